@@ -1,0 +1,205 @@
+"""Face detection on the device: MTCNN as three TFLite files, in numpy and OpenCV alone.
+
+Reproduces the ``mtcnn`` package (1.0) step by step and with its defaults: an image
+pyramid from 12 / min_face down by 0.709, P-Net proposals (NMS 0.5 per level, 0.7
+across levels), R-Net refinement (NMS 0.7), O-Net boxes and five landmarks (NMS 0.7 on
+the smaller area). Its NMS is the package's: a box is dropped when any higher-scored
+box overlaps it, whether or not that box was itself dropped.
+
+Frames are BGR uint8 (OpenCV's order); the networks see RGB as (x - 127.5) / 128.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge.faces import Face
+from edge.litert import make_interpreter
+
+MEAN, SCALE = 127.5, 128.0
+MIN_FACE = 20
+SCALE_FACTOR = 0.709
+THRESHOLDS = (0.6, 0.7, 0.8)  # P-Net, R-Net, O-Net face probability
+
+
+class Net:
+    """One TFLite network: ``run(x)`` returns its outputs keyed by their last dimension.
+
+    The input is resized when the batch or image shape changes (P-Net per pyramid level,
+    R-Net and O-Net per number of crops).
+    """
+
+    def __init__(self, path, threads: int | None = None):
+        self.interpreter = make_interpreter(path, threads)
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.outputs = self.interpreter.get_output_details()
+        self.shape = tuple(self.interpreter.get_input_details()[0]["shape"])
+
+    def run(self, x: np.ndarray) -> dict[int, np.ndarray]:
+        if x.shape != self.shape:
+            self.interpreter.resize_tensor_input(self.input, x.shape)
+            self.interpreter.allocate_tensors()
+            self.shape = x.shape
+            self.outputs = self.interpreter.get_output_details()
+        self.interpreter.set_tensor(self.input, x)
+        self.interpreter.invoke()
+        return {int(d["shape"][-1]): self.interpreter.get_tensor(d["index"]) for d in self.outputs}
+
+
+def pyramid_scales(width: int, height: int, min_face: int = MIN_FACE,
+                   scale_factor: float = SCALE_FACTOR, min_size: int = 12) -> np.ndarray:
+    """The package's pyramid: 12 / min_face times scale_factor**k (its level count)."""
+    count = round(-((np.log(min(width, height) / min_size) / np.log(scale_factor)) + 1))
+    return min_size / min_face * scale_factor ** np.arange(count)
+
+
+def nms(boxes: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
+    """Indices kept from score-sorted ``boxes`` (x1, y1, x2, y2, ...) by the package's NMS.
+
+    A box is dropped if any earlier box overlaps it by more than ``threshold`` (IoU, or
+    intersection over the smaller area for ``method="min"``).
+    """
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1) * (y2 - y1)
+    keep = np.ones(len(boxes), bool)
+    for start in range(0, len(boxes), 256):  # rows in blocks: memory stays small
+        i = slice(start, start + 256)
+        inter = (np.maximum(0, np.minimum(x2[i, None], x2) - np.maximum(x1[i, None], x1))
+                 * np.maximum(0, np.minimum(y2[i, None], y2) - np.maximum(y1[i, None], y1)))
+        if method == "union":
+            denominator = area[i, None] + area - inter
+        else:
+            denominator = np.minimum(area[i, None], area)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            overlap = inter / denominator
+        later = np.arange(len(boxes)) > np.arange(start, start + len(inter))[:, None]
+        keep &= ~((overlap > threshold) & later).any(axis=0)
+    return np.flatnonzero(keep)
+
+
+def by_score(boxes: np.ndarray) -> np.ndarray:
+    """Rows sorted by score (column 4), highest first, as the package sorts them."""
+    return boxes[np.argsort(boxes[:, 4])[::-1]]
+
+
+def square(boxes: np.ndarray) -> np.ndarray:
+    """Boxes grown to squares of their longer side about the same centre."""
+    boxes = boxes.copy()
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(w, h)
+    boxes[:, 0] += (w - side) / 2
+    boxes[:, 1] += (h - side) / 2
+    boxes[:, 2] = boxes[:, 0] + side
+    boxes[:, 3] = boxes[:, 1] + side
+    return boxes
+
+
+def regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Move box corners by ``offsets`` in units of the box's (w + 1, h + 1)."""
+    boxes = boxes.copy()
+    w = boxes[:, 2] - boxes[:, 0] + 1
+    h = boxes[:, 3] - boxes[:, 1] + 1
+    boxes[:, :4] += offsets * np.stack([w, h, w, h], axis=1)
+    return boxes
+
+
+def crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """``size`` squares cut from ``image`` like ``tf.image.crop_and_resize`` cuts them.
+
+    Bilinear samples at box / image_size * (image_size - 1); samples outside the image
+    are 0 (mid-grey once normalised), as in the package.
+    """
+    height, width = image.shape[:2]
+    t = np.arange(size) / (size - 1)
+
+    def grid(lo, hi, n):
+        lo, hi = lo / n, hi / n
+        return ((lo[:, None] + t * (hi - lo)[:, None]) * (n - 1)).astype(np.float32)
+
+    ys, xs = grid(boxes[:, 1], boxes[:, 3], height), grid(boxes[:, 0], boxes[:, 2], width)
+    y0, x0 = np.floor(ys), np.floor(xs)
+    fy, fx = (ys - y0)[:, :, None, None], (xs - x0)[:, None, :, None]
+    top, left = np.clip(y0, 0, height - 1).astype(int), np.clip(x0, 0, width - 1).astype(int)
+    bottom, right = np.minimum(top + 1, height - 1), np.minimum(left + 1, width - 1)
+    r0, r1 = top[:, :, None], bottom[:, :, None]
+    c0, c1 = left[:, None, :], right[:, None, :]
+    upper = image[r0, c0] + (image[r0, c1] - image[r0, c0]) * fx
+    lower = image[r1, c0] + (image[r1, c1] - image[r1, c0]) * fx
+    out = upper + (lower - upper) * fy
+    inside = (((ys >= 0) & (ys <= height - 1))[:, :, None]
+              & ((xs >= 0) & (xs <= width - 1))[:, None, :])
+    out[~inside] = 0
+    return out.astype(np.float32)
+
+
+class Detector:
+    """MTCNN on TFLite files. ``detect(frame)`` returns a list of ``Face``.
+
+    ``pnet``, ``rnet``, ``onet``: paths of the files ``convert.detector`` writes.
+    """
+
+    def __init__(self, pnet, rnet, onet, threads: int | None = None,
+                 min_face: int = MIN_FACE, thresholds=THRESHOLDS,
+                 scale_factor: float = SCALE_FACTOR):
+        self.pnet, self.rnet, self.onet = (Net(p, threads) for p in (pnet, rnet, onet))
+        self.min_face, self.thresholds, self.scale_factor = min_face, tuple(thresholds), scale_factor
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in a BGR (or grey) uint8 frame, highest score first."""
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+            raise ValueError(f"expected a BGR or grey uint8 image, got {image.dtype} {image.shape}")
+        rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
+        x = (rgb.astype(np.float32) - MEAN) / SCALE
+        boxes = self._proposals(x)
+        if len(boxes):
+            boxes = self._refine(x, boxes)
+        if not len(boxes):
+            return []
+        boxes, landmarks = self._output(x, boxes)
+        height, width = image.shape[:2]
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width - 1)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height - 1)
+        return [Face(box=tuple(float(v) for v in b[:4]), score=float(b[4]), landmarks=lm)
+                for b, lm in zip(boxes, landmarks)]
+
+    def _proposals(self, x: np.ndarray) -> np.ndarray:
+        """P-Net over the pyramid: squared candidate boxes (x1, y1, x2, y2, score)."""
+        height, width = x.shape[:2]
+        found = []
+        for scale in pyramid_scales(width, height, self.min_face, self.scale_factor):
+            h, w = int(height * scale), int(width * scale)
+            if min(h, w) < 12:  # P-Net's window: no output below it
+                continue
+            level = cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA)
+            out = self.pnet.run(level[None])
+            offsets, prob = out[4][0], out[2][0, :, :, 1]
+            ys, xs = np.nonzero(prob > self.thresholds[0])
+            cells = np.stack([xs, ys, xs, ys], axis=1) * 2 + [1, 1, 12, 12]  # as the package
+            boxes = np.column_stack([(cells + offsets[ys, xs] * 11) / scale, prob[ys, xs]])
+            boxes = by_score(boxes)
+            found.append(boxes[nms(boxes, 0.5)])
+        boxes = by_score(np.concatenate(found)) if found else np.empty((0, 5))
+        return square(boxes[nms(boxes, 0.7)])
+
+    def _refine(self, x: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """R-Net on 24x24 crops: rescored, regressed, filtered, squared."""
+        out = self.rnet.run(crops(x, boxes, 24))
+        boxes = regress(boxes, out[4])
+        boxes[:, 4] = out[2][:, 1]
+        boxes = by_score(boxes[boxes[:, 4] > self.thresholds[1]])
+        return square(boxes[nms(boxes, 0.7)])
+
+    def _output(self, x: np.ndarray, boxes: np.ndarray):
+        """O-Net on 48x48 crops: final boxes and their 5x2 landmarks."""
+        out = self.onet.run(crops(x, boxes, 48))
+        side = boxes[:, 2:4] - boxes[:, 0:2] + 1  # landmarks are relative to the input box
+        points = out[10].reshape(-1, 2, 5).transpose(0, 2, 1) * side[:, None] + boxes[:, None, 0:2] - 1
+        boxes = regress(boxes, out[4])
+        boxes[:, 4] = out[2][:, 1]
+        keep = boxes[:, 4] > self.thresholds[2]
+        boxes, points = boxes[keep], points[keep]
+        order = np.argsort(boxes[:, 4])[::-1]
+        boxes, points = boxes[order], points[order]
+        keep = nms(boxes, 0.7, "min")
+        return boxes[keep], points[keep]

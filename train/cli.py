@@ -1,0 +1,177 @@
+"""``siamese-train``: prepare photos, fit a Siamese embedding, evaluate it."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+USER_ERRORS = (OSError, ValueError)
+
+
+def _fail(exc):
+    raise click.ClickException(str(exc).strip().splitlines()[0] if str(exc) else repr(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """Train a Siamese face embedding on a workstation.
+
+    The flow: prepare (photos -> aligned face crops), fit (train the network),
+    evaluate (on people never trained on), then siamese-convert makes a device bundle.
+    """
+
+
+@main.command("prepare")
+@click.argument("src", type=click.Path(path_type=str))
+@click.argument("dst", type=click.Path(path_type=str))
+@click.option("--size", default=112, show_default=True, help="Side of the square crops in pixels.")
+@click.option("--colour", type=click.Choice(["grey", "rgb"]), default="grey", show_default=True)
+@click.option("--whole-if-no-face", is_flag=True,
+              help="For folders of ready face crops (ORL, Yale B): keep and resize the "
+                   "whole image where no face is detected instead of rejecting it.")
+@click.option("--min-face", default=20, show_default=True, help="Smallest face side in pixels.")
+@click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
+def prepare_cmd(src, dst, size, colour, whole_if_no_face, min_face, overwrite):
+    """Align the one face of every photo in SRC/person/* into DST/person/*.png.
+
+    Writes DST/prepare.json (every file's fate and reason) and a contact sheet per
+    person in DST/_sheets/ with crops unlike the rest of their person outlined in red.
+    """
+    from train.prepare import PrepareError, Settings, prepare
+
+    try:
+        report = prepare(src, dst, Settings(size=size, colour=colour, min_face=min_face,
+                                            whole_if_no_face=whole_if_no_face), overwrite)
+    except (PrepareError, *USER_ERRORS) as exc:
+        _fail(exc)
+    _print_prepare(report, dst)
+
+
+def _print_prepare(report, dst):
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(report["counts"].items()))
+    click.echo(f"{dst}: {counts}; {report['outliers']} flagged as unlike their person")
+    for err in report["errors"]:
+        click.echo(f"  {err}", err=True)
+    for f in report["files"]:
+        if f["status"] == "rejected":
+            click.echo(f"  rejected {f['person']}/{f['file']}: {f['reason']}")
+
+
+@main.command("prepare-protocol")
+@click.argument("out", type=click.Path(path_type=str))
+@click.option("--data", default="../shared/data", show_default=True,
+              help="The shared data folder (orl/, yaleb/, celebs/).")
+@click.option("--size", default=112, show_default=True)
+@click.option("--overwrite", is_flag=True)
+def prepare_protocol_cmd(out, data, size, overwrite):
+    """Prepare the standard protocol: OUT/train (yaleb, celebs, orl s1-s20), OUT/eval (orl s21-s40)."""
+    from train.prepare import PrepareError
+    from train.protocol import prepare_protocol
+
+    try:
+        reports = prepare_protocol(data, out, size=size, overwrite=overwrite)
+    except (PrepareError, *USER_ERRORS) as exc:
+        _fail(exc)
+    for split, report in reports.items():
+        _print_prepare(report, os.path.join(out, split))
+
+
+@main.command("fit")
+@click.argument("train_dir", type=click.Path(path_type=str))
+@click.argument("out", type=click.Path(path_type=str))
+@click.option("--arch", default="edge", show_default=True,
+              help="Embedding network: edge (small, for the device), seed (the original), sface (pretrained).")
+@click.option("--objective", type=click.Choice(["cosface", "triplet", "contrastive"]),
+              default="cosface", show_default=True)
+@click.option("--epochs", default=40, show_default=True)
+@click.option("--steps", default=100, show_default=True, help="Batches per epoch.")
+@click.option("--batch", default=64, show_default=True)
+@click.option("--lr", default=2e-3, show_default=True)
+@click.option("--margin", type=float, help="Objective margin (cosface 0.35, triplet 0.3, contrastive 1.0).")
+@click.option("--mining", type=click.Choice(["batch-hard", "semi-hard"]), default="batch-hard")
+@click.option("--size", type=int, help="Resize faces to this side (default: the architecture's).")
+@click.option("--val-fraction", default=0.1, show_default=True, help="Share of people held out.")
+@click.option("--patience", default=8, show_default=True, help="Early stopping on validation AUC.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--no-augment", is_flag=True)
+@click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default")
+@click.option("--init", type=click.Path(), help="Pretrained weights (SFace ONNX) for --arch sface.")
+@click.option("--freeze", default=0, show_default=True, help="Leading layers kept frozen.")
+def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, mining, size,
+            val_fraction, patience, seed, no_augment, strategy, init, freeze):
+    """Train an embedding branch on TRAIN_DIR (one folder per person) into OUT."""
+    from train.data import DataError, load_folder
+    from train.fit import FitConfig, fit
+    from train.models import ARCHITECTURES
+
+    spec = ARCHITECTURES.get(arch, {"size": 112, "colour": "rgb"})
+    if arch not in ARCHITECTURES and arch != "sface":
+        _fail(ValueError(f"unknown architecture {arch!r} (known: {', '.join([*ARCHITECTURES, 'sface'])})"))
+    try:
+        faces = load_folder(train_dir, size=size or spec["size"], colour=spec["colour"])
+        cfg = FitConfig(arch=arch, objective=objective, epochs=epochs, steps=steps, batch=batch,
+                        lr=lr, margin=margin, mining=mining, val_fraction=val_fraction,
+                        patience=patience, seed=seed, augment=not no_augment,
+                        strategy=strategy, init=init, freeze=freeze)
+        summary = fit(faces, out, cfg)
+    except (DataError, *USER_ERRORS) as exc:
+        _fail(exc)
+    click.echo(f"saved {out}/embedding.keras: {summary['parameters']:,} parameters, "
+               f"{summary['multiply_adds'] / 1e6:.1f} M multiply-adds, "
+               f"{summary['epochs_run']} epochs in {summary['seconds']:.0f} s"
+               + (f", best validation AUC {summary['best_val_auc']:.4f}"
+                  if "best_val_auc" in summary else ""))
+
+
+@main.command("evaluate")
+@click.argument("model", type=click.Path(path_type=str))
+@click.argument("eval_dir", type=click.Path(path_type=str))
+@click.option("--out", type=click.Path(), help="Write evaluation.json and roc.png here.")
+@click.option("--n-way", default=20, show_default=True)
+@click.option("--trials", default=2000, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threshold", type=float, help="Distance threshold (default: calibrated on these pairs).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def evaluate_cmd(model, eval_dir, out, n_way, trials, seed, threshold, as_json):
+    """Evaluate MODEL (a fit output folder or .keras file) on EVAL_DIR, people never trained on."""
+    from train.data import DataError, load_folder
+    from train.evaluate import evaluate
+    from train.fit import SUMMARY_FILE
+
+    try:
+        info = _model_input(model, SUMMARY_FILE)
+        faces = load_folder(eval_dir, size=info["size"], colour=info["colour"])
+        result = evaluate(model, faces, out, n_way, trials, seed, threshold)
+    except (DataError, *USER_ERRORS) as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    s, v = result["one_shot"], result["verification"]
+    click.echo(f"{s['n_way']}-way one-shot: {s['accuracy']:.1%} "
+               f"(95% CI {s['ci95'][0]:.1%}-{s['ci95'][1]:.1%}, {s['trials']} trials)")
+    click.echo(f"verification: AUC {v['auc']:.4f}, EER {v['eer']:.1%}, accuracy "
+               f"{v['accuracy_at_threshold']:.1%} at threshold {v['threshold']:.3f}"
+               f"{' (calibrated on these pairs)' if v['threshold_calibrated_here'] else ''}")
+
+
+def _model_input(model, summary_file):
+    """The input size and colour a saved model expects (its summary, else its shape)."""
+    from pathlib import Path
+
+    folder = Path(model) if Path(model).is_dir() else Path(model).parent
+    summary = folder / summary_file
+    if summary.exists():
+        return json.loads(summary.read_text())["input"]
+    from train.fit import load_branch
+
+    shape = load_branch(model).input_shape
+    return {"size": shape[1], "colour": "grey" if shape[3] == 1 else "rgb"}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

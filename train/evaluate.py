@@ -1,0 +1,71 @@
+"""Evaluation on people never trained on: N-way one-shot, verification ROC, EER.
+
+The metrics themselves live in ``edge.metrics`` (numpy only), so the device reports the
+same figures with its TFLite models.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edge import metrics
+from edge.align import normalise
+from train.data import Faces
+
+
+def embed_faces(branch, faces: np.ndarray, batch: int = 256) -> np.ndarray:
+    """L2-normalised embeddings of uint8 faces through a Keras embedding branch."""
+    out = []
+    for i in range(0, len(faces), batch):
+        out.append(np.asarray(branch(normalise(faces[i:i + batch], 127.5, 128.0),
+                                     training=False)))
+    e = np.concatenate(out).astype(np.float64)
+    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+
+def evaluate_embeddings(emb: np.ndarray, labels, n_way: int = 20, trials: int = 2000,
+                        seed: int = 0, threshold: float | None = None) -> dict:
+    """One-shot and verification figures for embeddings of labelled faces."""
+    n_way = min(n_way, int((np.bincount(labels) >= 2).sum()))
+    shot = metrics.one_shot(emb, labels, n_way, trials, seed)
+    return {"one_shot": shot.as_dict(), "verification": metrics.verification(emb, labels, threshold, seed)}
+
+
+def roc_png(emb_by_name: dict, labels, path, seed: int = 0):
+    """ROC curves of one or more embeddings of the same faces, on one chart."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs, same = metrics.verification_pairs(labels, seed)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, emb in emb_by_name.items():
+        r = metrics.roc(metrics.pair_distances(emb, pairs), same)
+        ax.plot(r.fpr, r.tpr, label=f"{name} (AUC {r.auc:.4f}, EER {r.eer:.1%})")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    ax.set_title("Verification ROC, unseen people")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate(model_path, faces: Faces, out_dir=None, n_way=20, trials=2000, seed=0,
+             threshold=None) -> dict:
+    """Evaluate a saved embedding branch on a face folder; write JSON and a ROC PNG."""
+    from train.fit import load_branch
+
+    branch = load_branch(model_path)
+    emb = embed_faces(branch, faces.images)
+    result = {"model": str(model_path), "people": len(faces.names), "images": len(faces),
+              **evaluate_embeddings(emb, faces.labels, n_way, trials, seed, threshold)}
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "evaluation.json").write_text(json.dumps(result, indent=2))
+        roc_png({Path(model_path).stem: emb}, faces.labels, out / "roc.png", seed)
+    return result

@@ -1,0 +1,150 @@
+"""Fitting an embedding branch with a Siamese objective, and saving it with a summary."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from train import batches, losses
+from train.data import Faces, check_trainable, split_people
+from train.evaluate import embed_faces, evaluate_embeddings
+from train.models import NORMALISATION, ARCHITECTURES, build, multiply_adds, siamese
+
+OBJECTIVES = ("cosface", "triplet", "contrastive")
+MODEL_FILE = "embedding.keras"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass
+class FitConfig:
+    arch: str = "edge"
+    objective: str = "cosface"
+    epochs: int = 40
+    steps: int = 100               # batches per epoch
+    batch: int = 64
+    lr: float = 2e-3
+    margin: float | None = None    # objective's margin (default per objective)
+    scale: float = 30.0            # cosface logit scale
+    mining: str = "batch-hard"     # triplet mining: batch-hard or semi-hard
+    val_fraction: float = 0.1
+    patience: int = 8
+    seed: int = 0
+    augment: bool = True
+    strategy: str = "default"      # or "mirrored"
+    init: str | None = None        # pretrained weights (sface ONNX) for --arch sface
+    freeze: int = 0                # leading layers kept frozen when fine-tuning
+    dim: int | None = None
+    size: int | None = None
+
+
+class ValidationScore(keras.callbacks.Callback):
+    """Per epoch: verification AUC and one-shot accuracy on the held-out people."""
+
+    def __init__(self, branch, val: Faces, seed: int):
+        super().__init__()
+        self.branch, self.val, self.seed = branch, val, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        emb = embed_faces(self.branch, self.val.images)
+        r = evaluate_embeddings(emb, self.val.labels, 20, 300, self.seed)
+        logs["val_auc"] = r["verification"]["auc"]
+        logs["val_one_shot"] = r["one_shot"]["accuracy"]
+
+
+def _trainer(branch, cfg: FitConfig, n_classes: int):
+    """The trainable model, its loss and the batch class for the objective."""
+    if cfg.objective == "cosface":
+        label = keras.Input((), dtype="int32", name="label")
+        head = losses.CosFace(n_classes, cfg.scale, 0.35 if cfg.margin is None else cfg.margin)
+        logits = head([branch.output, label])
+        model = keras.Model([branch.input, label], logits)
+        return model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), batches.LabelBatches
+    if cfg.objective == "triplet":
+        return branch, losses.triplet(0.3 if cfg.margin is None else cfg.margin, cfg.mining), batches.PKBatches
+    if cfg.objective == "contrastive":
+        return siamese(branch), losses.contrastive(1.0 if cfg.margin is None else cfg.margin), batches.PairBatches
+    raise ValueError(f"unknown objective {cfg.objective!r} (known: {', '.join(OBJECTIVES)})")
+
+
+def _scope(strategy: str):
+    import contextlib
+
+    if strategy == "mirrored":
+        import tensorflow as tf
+        return tf.distribute.MirroredStrategy().scope()
+    if strategy != "default":
+        raise ValueError(f"unknown strategy {strategy!r} (default or mirrored)")
+    return contextlib.nullcontext()
+
+
+def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2) -> dict:
+    """Train on ``faces`` (identity-disjoint validation split) and save to ``out_dir``."""
+    if cfg.arch not in ARCHITECTURES and cfg.arch != "sface":
+        build(cfg.arch)  # raises the clear unknown-architecture error
+    check_trainable(faces, cfg.objective)
+    keras.utils.set_random_seed(cfg.seed)
+    train, val = split_people(faces, cfg.val_fraction, cfg.seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    colour = faces.colour
+    with _scope(cfg.strategy):
+        branch = build(cfg.arch, size=faces.size, dim=cfg.dim, colour=colour, init=cfg.init)
+        if branch.input_shape[1] != faces.size or (branch.input_shape[3] == 1) != (colour == "grey"):
+            raise ValueError(f"architecture {cfg.arch} takes {branch.input_shape[1]}px "
+                             f"{'grey' if branch.input_shape[3] == 1 else 'rgb'} faces; "
+                             f"the data is {faces.size}px {colour} (prepare with --size/--colour)")
+        for layer in branch.layers[:cfg.freeze]:
+            layer.trainable = False
+        model, loss, batch_cls = _trainer(branch, cfg, len(train.names))
+        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.epochs * cfg.steps,
+                                                          warmup_target=None)
+        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=5e-4), loss=loss)
+    data = batch_cls(train, cfg.batch, cfg.steps, cfg.seed, cfg.augment)
+    callbacks = [keras.callbacks.CSVLogger(str(out / "log.csv"))]
+    if importlib.util.find_spec("tensorboard"):
+        callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False))
+    if val is not None:
+        callbacks.insert(0, ValidationScore(branch, val, cfg.seed))
+        callbacks.insert(1, keras.callbacks.EarlyStopping("val_auc", mode="max",
+                                                          patience=cfg.patience,
+                                                          restore_best_weights=True))
+    started = time.time()
+    history = model.fit(data, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
+    seconds = time.time() - started
+    branch.save(out / MODEL_FILE)
+    summary = {
+        "model": MODEL_FILE,
+        "config": asdict(cfg),
+        "input": {"size": faces.size, "colour": colour, **NORMALISATION},
+        "embedding_dim": int(branch.output_shape[-1]),
+        "distance": "euclidean between L2-normalised embeddings",
+        "parameters": int(branch.count_params()),
+        "multiply_adds": multiply_adds(branch),
+        "train": {"people": len(train.names), "images": len(train)},
+        "validation": None if val is None else {"people": len(val.names), "images": len(val)},
+        "epochs_run": len(history.history["loss"]),
+        "seconds": round(seconds, 1),
+        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+    }
+    if val is not None:
+        best = int(np.argmax(history.history["val_auc"]))
+        summary["best_epoch"] = best + 1
+        summary["best_val_auc"] = float(history.history["val_auc"][best])
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def load_branch(path):
+    """Load a saved embedding branch (``embedding.keras`` or a run folder holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no saved model")
+    custom = {"CosFace": losses.CosFace}
+    return keras.models.load_model(path, custom_objects=custom, compile=False)

@@ -1,0 +1,111 @@
+"""Embedding networks by name, and the Siamese model that shares one of them.
+
+Every embedding branch takes faces normalised as (x - 127.5) / 128 (``edge.align``)
+and returns a raw embedding; distances are taken between L2-normalised embeddings.
+The branch alone is what gets exported to the device.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+NORMALISATION = {"mean": 127.5, "scale": 128.0}
+ARCHITECTURES = {}
+
+
+def register(name, size, colour, dim, about):
+    def wrap(fn):
+        ARCHITECTURES[name] = {"build": fn, "size": size, "colour": colour, "dim": dim,
+                               "about": about}
+        return fn
+    return wrap
+
+
+@register("seed", 80, "grey", 50, "the original project's network, for parity")
+def build_seed(size=80, channels=1, dim=50):
+    """Conv 6 -> pool -> Conv 12 -> pool -> Dense 128 -> Dense 50 (ReLU throughout)."""
+    x = inputs = keras.Input((size, size, channels), name="face")
+    x = layers.Conv2D(6, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(12, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dense(dim, activation="relu", name="embedding")(x)
+    return keras.Model(inputs, x, name="seed")
+
+
+def _conv(x, filters, name, stride=1):
+    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
+                      name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+@register("edge", 64, "grey", 128, "small int8-friendly CNN for the device (default)")
+def build_edge(size=64, channels=1, dim=128, widths=(16, 32, 64, 128)):
+    """Four stages of 3x3 conv-BN-ReLU (one, then two per stage) each halving the size,
+    then a global depthwise convolution over the last map (keeps where features are,
+    unlike average pooling), and a linear projection to the embedding.
+    Only ops LiteRT quantises fully: conv, depthwise conv, BN (folded), ReLU, dense.
+    """
+    x = inputs = keras.Input((size, size, channels), name="face")
+    for stage, width in enumerate(widths):
+        x = _conv(x, width, f"s{stage}a")
+        if stage:
+            x = _conv(x, width, f"s{stage}b")
+        x = layers.MaxPooling2D(name=f"s{stage}_pool")(x)
+    x = layers.DepthwiseConv2D(x.shape[1], use_bias=False, name="gdc")(x)
+    x = layers.BatchNormalization(name="gdc_bn")(x)
+    x = layers.Flatten(name="flat")(x)
+    x = layers.Dropout(0.2, name="drop")(x)
+    x = layers.Dense(dim, use_bias=False, name="project")(x)
+    x = layers.BatchNormalization(name="embedding")(x)
+    return keras.Model(inputs, x, name="edge")
+
+
+def build(arch: str, size: int | None = None, dim: int | None = None,
+          colour: str | None = None, init: str | None = None) -> keras.Model:
+    """The embedding branch named ``arch`` (see ``ARCHITECTURES``)."""
+    if arch == "sface":
+        from train.sface import build_sface
+        return build_sface(init)
+    if arch not in ARCHITECTURES:
+        known = ", ".join(sorted([*ARCHITECTURES, "sface"]))
+        raise ValueError(f"unknown architecture {arch!r} (known: {known})")
+    spec = ARCHITECTURES[arch]
+    channels = 1 if (colour or spec["colour"]) == "grey" else 3
+    return spec["build"](size=size or spec["size"], channels=channels, dim=dim or spec["dim"])
+
+
+def l2_normalise(x):
+    return keras.ops.normalize(x, axis=-1, order=2)
+
+
+def siamese(branch: keras.Model) -> keras.Model:
+    """Two faces through the one shared branch; the head is the Euclidean distance."""
+    shape = branch.input_shape[1:]
+    a, b = keras.Input(shape, name="face_a"), keras.Input(shape, name="face_b")
+    ea, eb = l2_normalise(branch(a)), l2_normalise(branch(b))
+    d = keras.ops.sqrt(keras.ops.maximum(keras.ops.sum(keras.ops.square(ea - eb), axis=-1,
+                                                         keepdims=True), 1e-12))
+    return keras.Model([a, b], d, name="siamese")
+
+
+def multiply_adds(model: keras.Model) -> int:
+    """Multiply-adds of one forward pass through conv, depthwise and dense layers."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += multiply_adds(layer)
+            continue
+        out = layer.output.shape
+        if isinstance(layer, layers.DepthwiseConv2D):
+            k = layer.kernel_size
+            total += out[1] * out[2] * k[0] * k[1] * layer.input.shape[-1]
+        elif isinstance(layer, layers.Conv2D):
+            k = layer.kernel_size
+            total += out[1] * out[2] * k[0] * k[1] * layer.input.shape[-1] * layer.filters
+        elif isinstance(layer, layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return int(total)
