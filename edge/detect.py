@@ -25,25 +25,44 @@ THRESHOLDS = (0.6, 0.7, 0.8)  # P-Net, R-Net, O-Net face probability
 class Net:
     """One TFLite network: ``run(x)`` returns its outputs keyed by their last dimension.
 
-    The input is resized when the batch or image shape changes (P-Net per pyramid level,
-    R-Net and O-Net per number of crops).
+    Keeps one interpreter per input shape (P-Net has one per pyramid level, R-Net and
+    O-Net one per batch size), because re-allocating tensors on every resize costs about
+    as much as running the network.
     """
 
-    def __init__(self, path, threads: int | None = None):
-        self.interpreter = make_interpreter(path, threads)
-        self.input = self.interpreter.get_input_details()[0]["index"]
-        self.outputs = self.interpreter.get_output_details()
-        self.shape = tuple(self.interpreter.get_input_details()[0]["shape"])
+    def __init__(self, path, threads: int | None = None, keep: int = 24):
+        self.path, self.threads, self.keep = str(path), threads, keep
+        self.interpreters: dict[tuple, object] = {}
+
+    def _interpreter(self, shape: tuple):
+        interpreter = self.interpreters.pop(shape, None)
+        if interpreter is None:
+            interpreter = make_interpreter(self.path, self.threads)
+            interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], shape)
+            interpreter.allocate_tensors()
+            if len(self.interpreters) >= self.keep:  # forget the least recently used
+                self.interpreters.pop(next(iter(self.interpreters)))
+        self.interpreters[shape] = interpreter
+        return interpreter
 
     def run(self, x: np.ndarray) -> dict[int, np.ndarray]:
-        if x.shape != self.shape:
-            self.interpreter.resize_tensor_input(self.input, x.shape)
-            self.interpreter.allocate_tensors()
-            self.shape = x.shape
-            self.outputs = self.interpreter.get_output_details()
-        self.interpreter.set_tensor(self.input, x)
-        self.interpreter.invoke()
-        return {int(d["shape"][-1]): self.interpreter.get_tensor(d["index"]) for d in self.outputs}
+        interpreter = self._interpreter(x.shape)
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        interpreter.invoke()
+        return {int(d["shape"][-1]): interpreter.get_tensor(d["index"])
+                for d in interpreter.get_output_details()}
+
+    def run_batched(self, x: np.ndarray, largest: int) -> dict[int, np.ndarray]:
+        """``run`` in chunks of at most ``largest``, each zero-padded to a power of two
+        (so only a few shapes, hence interpreters, ever exist)."""
+        outs = []
+        for start in range(0, len(x), largest):
+            chunk = x[start:start + largest]
+            size = 1 << (len(chunk) - 1).bit_length()
+            padded = np.zeros((size, *chunk.shape[1:]), np.float32)
+            padded[:len(chunk)] = chunk
+            outs.append({k: v[:len(chunk)] for k, v in self.run(padded).items()})
+        return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
 def pyramid_scales(width: int, height: int, min_face: int = MIN_FACE,
@@ -119,17 +138,22 @@ def crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     ys, xs = grid(boxes[:, 1], boxes[:, 3], height), grid(boxes[:, 0], boxes[:, 2], width)
     y0, x0 = np.floor(ys), np.floor(xs)
     fy, fx = (ys - y0)[:, :, None, None], (xs - x0)[:, None, :, None]
-    top, left = np.clip(y0, 0, height - 1).astype(int), np.clip(x0, 0, width - 1).astype(int)
+    top = np.clip(y0, 0, height - 1).astype(np.intp)
+    left = np.clip(x0, 0, width - 1).astype(np.intp)
     bottom, right = np.minimum(top + 1, height - 1), np.minimum(left + 1, width - 1)
-    r0, r1 = top[:, :, None], bottom[:, :, None]
-    c0, c1 = left[:, None, :], right[:, None, :]
-    upper = image[r0, c0] + (image[r0, c1] - image[r0, c0]) * fx
-    lower = image[r1, c0] + (image[r1, c1] - image[r1, c0]) * fx
+    pixels = image.reshape(height * width, -1)
+
+    def at(rows, cols):  # (n, size, size, channels) gathered in one take
+        return pixels.take(rows[:, :, None] * width + cols[:, None, :], axis=0)
+
+    upper_left, lower_left = at(top, left), at(bottom, left)
+    upper = upper_left + (at(top, right) - upper_left) * fx
+    lower = lower_left + (at(bottom, right) - lower_left) * fx
     out = upper + (lower - upper) * fy
     inside = (((ys >= 0) & (ys <= height - 1))[:, :, None]
               & ((xs >= 0) & (xs <= width - 1))[:, None, :])
     out[~inside] = 0
-    return out.astype(np.float32)
+    return out
 
 
 class Detector:
@@ -140,8 +164,9 @@ class Detector:
 
     def __init__(self, pnet, rnet, onet, threads: int | None = None,
                  min_face: int = MIN_FACE, thresholds=THRESHOLDS,
-                 scale_factor: float = SCALE_FACTOR):
+                 scale_factor: float = SCALE_FACTOR, batch=(32, 8)):
         self.pnet, self.rnet, self.onet = (Net(p, threads) for p in (pnet, rnet, onet))
+        self.batch = batch  # largest R-Net and O-Net batch
         self.min_face, self.thresholds, self.scale_factor = min_face, tuple(thresholds), scale_factor
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -150,7 +175,9 @@ class Detector:
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
             raise ValueError(f"expected a BGR or grey uint8 image, got {image.dtype} {image.shape}")
         rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
-        x = (rgb.astype(np.float32) - MEAN) / SCALE
+        x = rgb.astype(np.float32)
+        x -= MEAN
+        x /= SCALE
         boxes = self._proposals(x)
         if len(boxes):
             boxes = self._refine(x, boxes)
@@ -184,7 +211,7 @@ class Detector:
 
     def _refine(self, x: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """R-Net on 24x24 crops: rescored, regressed, filtered, squared."""
-        out = self.rnet.run(crops(x, boxes, 24))
+        out = self.rnet.run_batched(crops(x, boxes, 24), self.batch[0])
         boxes = regress(boxes, out[4])
         boxes[:, 4] = out[2][:, 1]
         boxes = by_score(boxes[boxes[:, 4] > self.thresholds[1]])
@@ -192,7 +219,7 @@ class Detector:
 
     def _output(self, x: np.ndarray, boxes: np.ndarray):
         """O-Net on 48x48 crops: final boxes and their 5x2 landmarks."""
-        out = self.onet.run(crops(x, boxes, 48))
+        out = self.onet.run_batched(crops(x, boxes, 48), self.batch[1])
         side = boxes[:, 2:4] - boxes[:, 0:2] + 1  # landmarks are relative to the input box
         points = out[10].reshape(-1, 2, 5).transpose(0, 2, 1) * side[:, None] + boxes[:, None, 0:2] - 1
         boxes = regress(boxes, out[4])

@@ -1,0 +1,169 @@
+"""Building a device bundle from a trained model: convert, validate, calibrate, write.
+
+The bundle is written into a temporary folder and moved into place only when every
+step succeeded, so a failed conversion never leaves a half-made bundle behind.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from convert import report as rep
+from convert.embedding import VARIANTS, to_tflite
+from edge.align import normalise
+from edge.bundle import MANIFEST, SCHEMA, sha256_file
+
+
+class ConvertError(Exception):
+    """The conversion cannot go on, or its result fails validation."""
+
+
+@dataclass
+class BundleConfig:
+    name: str = "fast"
+    variants: tuple = ("fp32", "int8")
+    default: str = "int8"
+    tolerance: float = 1.0          # points of one-shot accuracy int8 may lose
+    calib_size: int = 300           # representative faces for int8
+    n_way: int = 20
+    trials: int = 2000
+    seed: int = 0
+    detector_int8: bool = False
+    licence: str = "MIT (trained by this project on ../shared/data)"
+    made_by: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = BundleConfig(),
+                 overwrite: bool = False, log=print) -> dict:
+    """Convert the branch in ``model_dir`` into the bundle folder ``out``; returns the report."""
+    from train.data import load_folder, split_people
+    from train.evaluate import embed_faces
+    from train.fit import SUMMARY_FILE, load_branch
+
+    model_dir, out = Path(model_dir), Path(out)
+    if out.exists() and not overwrite:
+        raise ConvertError(f"{out}: exists (use --overwrite to replace it)")
+    if cfg.default not in cfg.variants:
+        raise ConvertError(f"default variant {cfg.default} is not among {cfg.variants}")
+    for v in cfg.variants:
+        if v not in VARIANTS:
+            raise ConvertError(f"unknown variant {v!r} (known: {', '.join(VARIANTS)})")
+    summary_path = model_dir / SUMMARY_FILE
+    if not summary_path.is_file():
+        raise ConvertError(f"{model_dir}: not a fit output folder (no {SUMMARY_FILE})")
+    summary = json.loads(summary_path.read_text())
+    branch = load_branch(model_dir)
+    inp = summary["input"]
+    train_faces = load_folder(train_dir, inp["size"], inp["colour"])
+    fit_cfg = summary["config"]
+    train_part, val_part = split_people(train_faces, fit_cfg["val_fraction"], fit_cfg["seed"])
+    calib = val_part if val_part is not None else train_part
+    eval_faces = load_folder(eval_dir, inp["size"], inp["colour"])
+
+    rng = np.random.default_rng(cfg.seed)
+    pick = rng.choice(len(train_part), size=min(cfg.calib_size, len(train_part)), replace=False)
+    representative = normalise(train_part.images[pick], inp["mean"], inp["scale"])
+
+    ref_eval = embed_faces(branch, eval_faces.images)
+    ref_calib = embed_faces(branch, calib.images)
+    report = {"name": cfg.name, "n_way": cfg.n_way, "tolerance": cfg.tolerance,
+              "eval": {"folder": str(eval_dir), "people": len(eval_faces.names),
+                       "images": len(eval_faces)},
+              "calibration": {"people": len(calib.names), "images": len(calib),
+                              "rule": "best balanced accuracy (TPR + TNR) / 2 on all "
+                                      "same-person pairs and as many different-person pairs"},
+              "representative": {"faces": len(pick), "seed": cfg.seed},
+              "variants": {"keras": rep.variant_scores(ref_eval, ref_eval, eval_faces.labels,
+                                                       ref_calib, calib.labels, cfg.n_way,
+                                                       cfg.trials, cfg.seed)}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        variants = {}
+        for v in cfg.variants:
+            log(f"converting {v} ...")
+            f = work / f"embedding_{v}.tflite"
+            f.write_bytes(to_tflite(branch, v, representative))
+            emb = rep.embed_with(f, eval_faces.images)
+            cal = rep.embed_with(f, calib.images)
+            scores = rep.variant_scores(emb, ref_eval, eval_faces.labels, cal, calib.labels,
+                                        cfg.n_way, cfg.trials, cfg.seed)
+            scores["bytes"] = f.stat().st_size
+            report["variants"][v] = scores
+            variants[v] = {"file": f.name, "sha256": sha256_file(f), "bytes": f.stat().st_size,
+                           "threshold": scores["threshold"],
+                           "one_shot": scores["one_shot"]["accuracy"],
+                           "auc": scores["verification"]["auc"]}
+        _judge(report, cfg)
+        log("exporting the detector ...")
+        detector = _detector(work, cfg.detector_int8)
+        manifest = {
+            "schema": SCHEMA,
+            "name": cfg.name,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "made_by": cfg.made_by,
+            "licence": cfg.licence,
+            "embedding": {
+                "architecture": fit_cfg["arch"],
+                "input": {"size": inp["size"], "colour": inp["colour"], "mean": inp["mean"],
+                          "scale": inp["scale"], "layout": "NHWC",
+                          "alignment": "five-point similarity to the ArcFace/SFace template "
+                                       "scaled to size (edge.align)"},
+                "dim": summary["embedding_dim"],
+                "distance": "euclidean between L2-normalised embeddings",
+                "default_variant": cfg.default,
+                "variants": variants,
+            },
+            "detector": detector,
+            "training": {k: summary[k] for k in ("config", "parameters", "multiply_adds",
+                                                   "train", "validation", "epochs_run",
+                                                   "seconds") if k in summary},
+            "evaluation": {"folder": str(eval_dir), "n_way": cfg.n_way, "trials": cfg.trials,
+                           "seed": cfg.seed},
+            **cfg.extra,
+        }
+        (work / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        (work / "report.json").write_text(json.dumps(report, indent=2))
+        (work / "report.md").write_text(rep.markdown(report))
+        if not report["int8_ok"]:
+            raise ConvertError(
+                f"int8 loses {-report['int8_one_shot_change']:.2f} points of one-shot accuracy "
+                f"(tolerance {cfg.tolerance}); bundle not written; report: {out}.report.md")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(work, out)
+    except ConvertError:
+        if (work / "report.md").exists():
+            shutil.copy(work / "report.md", f"{out}.report.md")
+        raise
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _judge(report: dict, cfg: BundleConfig):
+    v = report["variants"]
+    keras_acc = v["keras"]["one_shot"]["accuracy"]
+    if "int8" in v:
+        change = (v["int8"]["one_shot"]["accuracy"] - keras_acc) * 100
+        report["int8_one_shot_change"] = change
+        report["int8_ok"] = change >= -cfg.tolerance
+        if "fp32" in v:
+            report["int8_size_ratio"] = v["fp32"]["bytes"] / v["int8"]["bytes"]
+    else:
+        report["int8_ok"] = True
+
+
+def _detector(work: Path, int8: bool) -> dict:
+    from convert.detector import export_detector
+
+    return export_detector(work, int8=int8)

@@ -1,0 +1,126 @@
+"""Reading a model bundle: the one folder that crosses from workstation to device.
+
+``manifest.json`` says everything the device needs (schema version, input size and
+colour, normalisation, embedding size, distance, calibrated threshold per variant, the
+detector files, and the sha256 of every model file). The device never guesses: a bundle
+it cannot read is refused with one clear BundleError.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = 1
+MANIFEST = "manifest.json"
+SHIPPED = Path(__file__).parent / "bundles"
+DEFAULT_BUNDLE = "fast"
+
+
+class BundleError(Exception):
+    """A bundle the device cannot use; the message says why."""
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shipped_bundles() -> list[str]:
+    return sorted(p.name for p in SHIPPED.iterdir() if (p / MANIFEST).is_file()) \
+        if SHIPPED.is_dir() else []
+
+
+def resolve(name_or_path) -> Path:
+    """A bundle folder from a shipped name (``fast``, ``accurate``) or a path."""
+    path = Path(name_or_path)
+    if (path / MANIFEST).is_file():
+        return path
+    if path.exists():
+        raise BundleError(f"{path}: not a bundle (no {MANIFEST})")
+    if (SHIPPED / str(name_or_path) / MANIFEST).is_file():
+        return SHIPPED / str(name_or_path)
+    known = ", ".join(shipped_bundles()) or "none installed"
+    raise BundleError(f"unknown bundle {name_or_path!r} (shipped: {known}; or give a folder)")
+
+
+@dataclass
+class Bundle:
+    path: Path
+    manifest: dict
+    variant: str
+
+    @property
+    def spec(self) -> dict:
+        return self.manifest["embedding"]
+
+    @property
+    def model(self) -> dict:
+        return self.spec["variants"][self.variant]
+
+    @property
+    def sha256(self) -> str:
+        return self.model["sha256"]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.model["threshold"])
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def embedder(self, threads: int | None = None):
+        from edge.embed import Embedder
+
+        inp = self.spec["input"]
+        return Embedder(self.file(self.model["file"]), inp["mean"], inp["scale"], threads,
+                        self.sha256)
+
+    def detector(self, threads: int | None = None, **overrides):
+        from edge.detect import Detector
+
+        det = self.manifest["detector"]
+        files = {k: self.file(det[k]["file"]) for k in ("pnet", "rnet", "onet")}
+        settings = {**det.get("settings", {}), **overrides}
+        return Detector(files["pnet"], files["rnet"], files["onet"], threads=threads, **settings)
+
+
+def load_bundle(name_or_path, variant: str | None = None, verify: bool = True) -> Bundle:
+    """Open and check a bundle; ``variant`` defaults to the manifest's default."""
+    path = resolve(name_or_path)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{path / MANIFEST}: unreadable ({exc})") from None
+    if not isinstance(manifest, dict) or "schema" not in manifest:
+        raise BundleError(f"{path}: manifest has no schema version")
+    if manifest["schema"] != SCHEMA:
+        raise BundleError(f"{path}: bundle schema {manifest['schema']} is not supported by "
+                          f"this version (reads schema {SCHEMA}); upgrade siamese-edge")
+    try:
+        variants = manifest["embedding"]["variants"]
+        variant = variant or manifest["embedding"]["default_variant"]
+    except (KeyError, TypeError):
+        raise BundleError(f"{path}: manifest lacks the embedding section") from None
+    if variant not in variants:
+        raise BundleError(f"{path}: no variant {variant!r} (has: {', '.join(variants)})")
+    bundle = Bundle(path, manifest, variant)
+    files = [(variants[variant]["file"], variants[variant]["sha256"])]
+    files += [(d["file"], d["sha256"]) for k, d in manifest.get("detector", {}).items()
+              if isinstance(d, dict) and "file" in d]
+    for name, digest in files:
+        f = path / name
+        if not f.is_file():
+            raise BundleError(f"{path}: missing file {name}")
+        if verify and sha256_file(f) != digest:
+            raise BundleError(f"{path}: {name} does not match its sha256 (corrupt or altered)")
+    return bundle
+
+
+def load_embedder(name_or_path, threads: int | None = None, variant: str | None = None):
+    """The embedder of a bundle (used by ``edge-gallery reembed``)."""
+    return load_bundle(name_or_path, variant).embedder(threads)

@@ -1,0 +1,167 @@
+"""Export and import: round trip, checksums, model mismatch, duplicates, no half states."""
+import hashlib
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from gallery import (ChecksumMismatch, CorruptFile, DuplicatePerson, Gallery, GalleryError,
+                     ModelMismatch, png)
+
+MODEL_A = hashlib.sha256(b"model a").hexdigest()
+MODEL_B = hashlib.sha256(b"model b").hexdigest()
+
+
+def vec(seed, dim=128):
+    return np.random.default_rng(seed).normal(size=dim).astype(np.float32)
+
+
+def face(seed):
+    return np.random.default_rng(seed).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+
+
+def make(path, people, model=MODEL_A, seed=0):
+    with Gallery(path) as g:
+        for i, name in enumerate(people):
+            g.enrol(name, vec(seed + i), model, face(seed + i), source="test", quality=0.5)
+    return path
+
+
+def state(path):
+    """Everything stored, for comparing galleries."""
+    with Gallery(path) as g:
+        people = [(p.name, p.created, [(e.dim, e.model_sha256, e.source, e.quality, e.created)
+                                       for e in p.enrolments]) for p in g.people()]
+        names, matrix = g.embeddings(g.models()[0]) if g.models() else ([], None)
+        thumbs = [g.thumbnail(e.id) for p in g.people() for e in p.enrolments]
+    return people, names, None if matrix is None else matrix.tobytes(), thumbs
+
+
+def rewrite_member(src, dst, member, change):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            zout.writestr(item, change(data) if item.filename == member else data)
+
+
+def test_round_trip(tmp_path):
+    src = make(tmp_path / "a.db", ["Ada", "Zoë", "李小龙"])
+    with Gallery(src) as g:
+        g.enrol("Ada", vec(9), MODEL_A, face(9), append=True)
+        info = g.export(tmp_path / "out.zip")
+    assert info == {"people": 3, "embeddings": 4, "models": [MODEL_A]}
+    with zipfile.ZipFile(tmp_path / "out.zip") as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        assert manifest["format"] == "siamese-edge-gallery" and manifest["version"] == 1
+        assert len([n for n in zf.namelist() if n.endswith(".png")]) == 4
+        png.decode(zf.read("thumbnails/000001.png"))  # viewable as it is
+    with Gallery(tmp_path / "b.db") as g:
+        result = g.import_(tmp_path / "out.zip")
+    assert result["added"] == ["Ada", "Zoë", "李小龙"]
+    assert state(tmp_path / "b.db") == state(src)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_export_never_leaves_half_a_file(tmp_path, monkeypatch):
+    src = make(tmp_path / "a.db", ["Ada"])
+    (tmp_path / "out.zip").write_bytes(b"previous export")
+    import gallery.archive as archive
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(archive.os, "fsync", fail)
+    with Gallery(src) as g, pytest.raises(OSError):
+        g.export(tmp_path / "out.zip")
+    assert (tmp_path / "out.zip").read_bytes() == b"previous export"
+    assert sorted(p.name for p in tmp_path.iterdir() if "out.zip" in p.name) == ["out.zip"]
+    with Gallery(src) as g, pytest.raises(OSError):
+        g.export(tmp_path / "no" / "such" / "folder.zip")
+
+
+@pytest.mark.parametrize("member", ["data.json", "thumbnails/000002.png"])
+def test_tampered_export_refused(tmp_path, member):
+    make(tmp_path / "a.db", ["Ada", "Bob"])
+    with Gallery(tmp_path / "a.db") as g:
+        g.export(tmp_path / "out.zip")
+    flip = (lambda d: d.replace(b"Bob", b"Rob")) if member == "data.json" else \
+        (lambda d: d[:-20] + bytes(20))
+    rewrite_member(tmp_path / "out.zip", tmp_path / "bad.zip", member, flip)
+    make(tmp_path / "b.db", ["Cy"], seed=7)
+    before = state(tmp_path / "b.db")
+    with Gallery(tmp_path / "b.db") as g, pytest.raises(ChecksumMismatch, match=member):
+        g.import_(tmp_path / "bad.zip")
+    assert state(tmp_path / "b.db") == before
+
+
+def test_damaged_bytes_refused(tmp_path):
+    make(tmp_path / "a.db", ["Ada", "Bob"])
+    with Gallery(tmp_path / "a.db") as g:
+        g.export(tmp_path / "out.zip")
+    data = bytearray((tmp_path / "out.zip").read_bytes())
+    rng = np.random.default_rng(0)
+    for trial in range(20):  # flip a byte anywhere: always refused, never half imported
+        damaged = bytearray(data)
+        damaged[rng.integers(len(damaged))] ^= 0x55
+        (tmp_path / "bad.zip").write_bytes(damaged)
+        with Gallery(tmp_path / f"t{trial}.db") as g:
+            try:
+                g.import_(tmp_path / "bad.zip")
+            except CorruptFile:
+                assert g.people() == []
+            else:  # the flip hit a byte nothing reads (a zip's spare fields)
+                assert [p.name for p in g.people()] == ["Ada", "Bob"]
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    with Gallery(tmp_path / "c.db") as g:
+        with pytest.raises(CorruptFile):
+            g.import_(tmp_path / "junk.zip")
+        with pytest.raises(GalleryError, match="no export file"):
+            g.import_(tmp_path / "missing.zip")
+
+
+def test_newer_export_format_refused(tmp_path):
+    make(tmp_path / "a.db", ["Ada"])
+    with Gallery(tmp_path / "a.db") as g:
+        g.export(tmp_path / "out.zip")
+
+    def newer(data):
+        manifest = json.loads(data)
+        manifest["version"] = 7
+        return json.dumps(manifest).encode()
+    rewrite_member(tmp_path / "out.zip", tmp_path / "new.zip", "manifest.json", newer)
+    with Gallery(tmp_path / "b.db") as g, pytest.raises(CorruptFile, match="upgrade"):
+        g.import_(tmp_path / "new.zip")
+
+
+def test_model_mismatch_refused(tmp_path):
+    make(tmp_path / "a.db", ["Ada"], model=MODEL_A)
+    with Gallery(tmp_path / "a.db") as g:
+        g.export(tmp_path / "a.zip")
+    make(tmp_path / "b.db", ["Bob"], model=MODEL_B)
+    with Gallery(tmp_path / "b.db") as g:
+        with pytest.raises(ModelMismatch, match="reembed"):
+            g.import_(tmp_path / "a.zip")
+        assert [p.name for p in g.people()] == ["Bob"]
+
+
+def test_duplicates(tmp_path):
+    make(tmp_path / "a.db", ["Ada", "Bob"], seed=0)
+    with Gallery(tmp_path / "a.db") as g:
+        g.export(tmp_path / "a.zip")
+    for mode, expect in [("refuse", None), ("skip", [1, 1, 1]), ("replace", [1, 1, 1]),
+                         ("append", [2, 1, 1])]:
+        path = make(tmp_path / f"{mode}.db", ["Ada", "Cy"], seed=10)
+        with Gallery(path) as g:
+            if expect is None:
+                with pytest.raises(DuplicatePerson, match="'Ada'.*--skip"):
+                    g.import_(tmp_path / "a.zip")
+                assert [p.name for p in g.people()] == ["Ada", "Cy"]
+                continue
+            result = g.import_(tmp_path / "a.zip", on_duplicate=mode)
+            assert result["added"] == ["Bob"]
+            assert [len(p.enrolments) for p in g.people()] == expect
+            names, matrix = g.embeddings(MODEL_A)
+            ada = matrix[names.index("Ada")]
+            mine, theirs = vec(10) / np.linalg.norm(vec(10)), vec(0) / np.linalg.norm(vec(0))
+            np.testing.assert_allclose(ada, theirs if mode == "replace" else mine, rtol=1e-6)
+            assert g.check() == []

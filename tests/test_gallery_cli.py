@@ -1,0 +1,210 @@
+"""edge-gallery: each verb, one clear error line, and what the package may import."""
+import ast
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import types
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import gallery
+from gallery import Gallery
+from gallery.cli import cli
+
+MODEL_A = hashlib.sha256(b"model a").hexdigest()
+MODEL_B = hashlib.sha256(b"model b").hexdigest()
+ROOT = Path(gallery.__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def face(seed):
+    return np.random.default_rng(seed).integers(0, 256, (16, 16), dtype=np.uint8)
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "g.db"
+    with Gallery(path) as g:
+        for i, name in enumerate(["Ada", "Zoë", "李小龙"]):
+            g.enrol(name, np.random.default_rng(i).normal(size=64), MODEL_A, face(i),
+                    source="camera:0", quality=0.9)
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def ok(*args):
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def fails(*args, match=""):
+    """The command fails with exactly one line on stderr, and no traceback."""
+    result = run(*args)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert match in lines[0], lines[0]
+    return lines[0]
+
+
+def test_list_and_show(db, tmp_path):
+    out = ok("list", "--gallery", db)
+    assert "Ada" in out and "李小龙" in out and "3 people, 3 embeddings" in out
+    data = json.loads(ok("list", "--gallery", db, "--json"))
+    assert [p["name"] for p in data["people"]] == ["Ada", "Zoë", "李小龙"]
+    assert data["models"] == [MODEL_A]
+    assert "camera:0" in ok("show", "Zoë", "--gallery", db)
+    shown = json.loads(ok("show", "Zoë", "--gallery", db, "--json",
+                          "--thumbnails", tmp_path / "crops"))
+    assert shown["name"] == "Zoë" and shown["enrolments"][0]["dim"] == 64
+    saved = tmp_path / "crops" / f"{shown['enrolments'][0]['id']}.png"
+    assert np.array_equal(gallery.png.decode(saved.read_bytes()), face(1))
+
+
+def test_gallery_from_environment(db, monkeypatch):
+    monkeypatch.setenv("EDGE_GALLERY", str(db))
+    assert "Ada" in ok("list")
+
+
+def test_remove_rename_and_user_errors(db):
+    ok("rename", "Ada", "Ada Lovelace", "--gallery", db)
+    fails("rename", "Zoë", "Ada Lovelace", "--gallery", db, match="already enrolled")
+    fails("rename", "Zoë", "", "--gallery", db, match="empty")
+    fails("rename", "Zoë", "x" * 65, "--gallery", db, match="64")
+    fails("rename", "Zoë", "a\x1bb", "--gallery", db, match="control character")
+    fails("show", "Ada", "--gallery", db, match="did you mean 'Ada Lovelace'")
+    assert "removed 李小龙 (1 embedding)" in ok("remove", "李小龙", "--gallery", db)
+    fails("remove", "李小龙", "--gallery", db, match="no one named")
+    assert [p["name"] for p in json.loads(ok("list", "--gallery", db, "--json"))["people"]] \
+        == ["Ada Lovelace", "Zoë"]
+
+
+def test_bad_gallery_files(tmp_path):
+    fails("list", "--gallery", tmp_path / "missing.db", match="no gallery")
+    assert not (tmp_path / "missing.db").exists()
+    (tmp_path / "junk.db").write_bytes(b"\x00junk" * 500)
+    fails("list", "--gallery", tmp_path / "junk.db", match="not a readable gallery")
+    newer = tmp_path / "newer.db"
+    Gallery(newer).close()
+    with Gallery(newer) as g:
+        g._conn.execute("PRAGMA user_version = 5")
+    fails("check", "--gallery", newer, match="upgrade siamese-edge")
+
+
+def test_export_import_check(db, tmp_path):
+    out = tmp_path / "people.zip"
+    assert "exported 3 people (3 embeddings)" in ok("export", out, "--gallery", db)
+    other = tmp_path / "other.db"
+    assert "3 added" in ok("import", out, "--gallery", other)
+    fails("import", out, "--gallery", other, match="--skip, --replace or --append")
+    assert "3 skipped" in ok("import", out, "--gallery", other, "--skip")
+    assert "3 appended" in ok("import", out, "--gallery", other, "--append")
+    assert "3 replaced" in ok("import", out, "--gallery", other, "--replace")
+    fails("export", tmp_path / "nowhere" / "x.zip", "--gallery", db)
+    assert ok("check", "--gallery", other).strip().endswith("ok (3 people, 3 embeddings)")
+    assert json.loads(ok("check", "--gallery", other, "--json"))["ok"] is True
+    damaged = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(out) as zin, zipfile.ZipFile(damaged, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            zout.writestr(item, data.replace(b"Ada", b"Eve") if item.filename == "data.json"
+                          else data)
+    fails("import", damaged, "--gallery", tmp_path / "third.db", match="checksum")
+    with Gallery(tmp_path / "b.db") as g:
+        g.enrol("Bob", np.ones(64), MODEL_B, face(9))
+    fails("import", out, "--gallery", tmp_path / "b.db", match="reembed")
+
+
+def test_check_reports_problems(db):
+    with Gallery(db) as g:
+        g._conn.execute("DELETE FROM thumbnails")
+    result = run("check", "--gallery", db)
+    assert result.exit_code == 1 and "3 problems" in result.stdout
+    report = json.loads(run("check", "--gallery", db, "--json").stdout)
+    assert report["ok"] is False and len(report["problems"]) == 3
+
+
+def test_reembed_with_a_bundle(db, monkeypatch):
+    monkeypatch.setitem(sys.modules, "edge.bundle", None)  # as if not installed
+    fails("reembed", "--bundle", "x", "--gallery", db, match="cannot load bundles")
+
+    class Embedder:
+        sha256 = MODEL_B
+
+        def embed(self, faces):
+            if faces[0].shape != (16, 16):
+                raise ValueError("faces are the wrong size")
+            x = np.stack(faces).reshape(len(faces), -1).astype(np.float32)
+            return x[:, :32] + 1.0
+
+    def load_embedder(path_or_name, threads):
+        if path_or_name == "missing":
+            raise FileNotFoundError(f"no bundle called {path_or_name!r}")
+        return Embedder()
+    bundle = types.ModuleType("edge.bundle")
+    bundle.load_embedder = load_embedder
+    monkeypatch.setitem(sys.modules, "edge.bundle", bundle)
+    fails("reembed", "--bundle", "missing", "--gallery", db, match="no bundle called")
+    with Gallery(db) as g:
+        g.enrol("Bad", np.ones(64), MODEL_A, np.zeros((4, 4), np.uint8))
+    fails("reembed", "--bundle", "new", "--gallery", db, match="cannot take the stored faces")
+    with Gallery(db) as g:
+        g.remove("Bad")
+        assert g.models() == [MODEL_A]
+    assert "re-embedded 3 embeddings" in ok("reembed", "--bundle", "new", "--gallery", db)
+    with Gallery(db) as g:
+        assert g.models() == [MODEL_B]
+
+
+def test_runs_as_a_module(db):
+    proc = subprocess.run([sys.executable, "-m", "gallery.cli", "show", "Nobody",
+                           "--gallery", str(db)], capture_output=True, text=True,
+                          env=ENV, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "no one named 'Nobody'" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "gallery.cli", "list", "--gallery", str(db)],
+                          capture_output=True, text=True, env=ENV, timeout=60)
+    assert proc.returncode == 0 and "Zoë" in proc.stdout
+
+
+# -- what gallery may import ------------------------------------------------------------
+
+FORBIDDEN = ("tensorflow", "keras", "mtcnn")
+
+
+def test_fresh_interpreter_loads_no_tensorflow():
+    code = ("import pkgutil, importlib, sys, gallery\n"
+            "for m in pkgutil.iter_modules(gallery.__path__):\n"
+            "    importlib.import_module('gallery.' + m.name)\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=ENV, timeout=60, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_source_imports_only_what_the_rules_allow():
+    """Even lazy imports inside functions: stdlib, numpy, click, platformdirs only
+    (and edge.bundle in the reembed command, which loads a bundle)."""
+    allowed = set(sys.stdlib_module_names) | {"numpy", "click", "platformdirs"}
+    for source in (ROOT / "gallery").glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                assert module.split(".")[0] in allowed or module == "edge.bundle", \
+                    f"{source.name} imports {module}"

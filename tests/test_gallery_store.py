@@ -1,0 +1,330 @@
+"""The gallery file: storage, names, enrolment rules, schema, thumbnails, re-embedding."""
+import hashlib
+import sqlite3
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from gallery import (CorruptFile, DuplicatePerson, Gallery, GalleryError, InvalidName,
+                     ModelMismatch, SchemaTooNew, UnknownPerson, clean_name, png, schema)
+
+MODEL_A = hashlib.sha256(b"model a").hexdigest()
+MODEL_B = hashlib.sha256(b"model b").hexdigest()
+
+
+def vec(seed, dim=128):
+    return np.random.default_rng(seed).normal(size=dim).astype(np.float32)
+
+
+def face(seed, shape=(16, 16)):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.fixture
+def gallery(tmp_path):
+    with Gallery(tmp_path / "g.db") as g:
+        yield g
+
+
+class ProjectionEmbedder:
+    """A real embedder in numpy: a fixed random projection of the pixels, L2-normalised."""
+
+    def __init__(self, dim=32, size=16, seed=1):
+        self.proj = np.random.default_rng(seed).normal(size=(size * size, dim))
+        self.sha256 = hashlib.sha256(f"projection {dim} {size} {seed}".encode()).hexdigest()
+
+    def embed(self, faces):
+        x = np.stack([f if f.ndim == 2 else f.mean(axis=2) for f in faces]) / 255.0
+        e = (x.reshape(len(faces), -1) @ self.proj).astype(np.float32)
+        return e / np.linalg.norm(e, axis=1, keepdims=True)
+
+
+# -- storage ------------------------------------------------------------------------------
+
+def test_enrol_stores_everything(gallery):
+    eid = gallery.enrol("Ada", vec(1), MODEL_A, face(1), source="camera:0", quality=0.75)
+    (ada,) = gallery.people()
+    assert ada.name == "Ada" and len(ada.enrolments) == 1
+    e = ada.enrolments[0]
+    assert (e.id, e.dim, e.model_sha256, e.source, e.quality) == (eid, 128, MODEL_A,
+                                                                   "camera:0", 0.75)
+    names, matrix = gallery.embeddings(MODEL_A)
+    assert names == ["Ada"] and matrix.dtype == np.float32 and matrix.shape == (1, 128)
+    expected = vec(1) / np.linalg.norm(vec(1))
+    np.testing.assert_allclose(matrix[0], expected, rtol=1e-6)
+    assert np.array_equal(png.decode(gallery.thumbnail(eid)), face(1))
+    assert gallery.models() == [MODEL_A]
+    assert gallery.check() == []
+
+
+def test_file_settings(gallery):
+    conn = sqlite3.connect(gallery.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 1
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"people", "embeddings", "thumbnails"} <= tables
+    assert gallery._conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    conn.close()
+
+
+def test_duplicate_refused_append_adds(gallery):
+    gallery.enrol("Ada", vec(1), MODEL_A, face(1))
+    with pytest.raises(DuplicatePerson):
+        gallery.enrol("Ada", vec(2), MODEL_A, face(2))
+    gallery.enrol("Ada", vec(2), MODEL_A, face(2), append=True)
+    gallery.enrol("Bob", vec(3), MODEL_A, face(3), append=True)  # append creates too
+    assert [len(p.enrolments) for p in gallery.people()] == [2, 1]
+
+
+def test_remove_and_rename(gallery):
+    gallery.enrol("Ada", vec(1), MODEL_A, face(1))
+    gallery.enrol("Ada", vec(2), MODEL_A, face(2), append=True)
+    gallery.enrol("Bob", vec(3), MODEL_A, face(3))
+    assert gallery.rename("Ada", "  Ada Lovelace ") == "Ada Lovelace"
+    with pytest.raises(DuplicatePerson):
+        gallery.rename("Bob", "Ada Lovelace")
+    with pytest.raises(UnknownPerson, match="did you mean 'Ada Lovelace'"):
+        gallery.person("Ada Lovelac")
+    assert gallery.remove("Ada Lovelace") == 2
+    assert [p.name for p in gallery.people()] == ["Bob"]
+    n = gallery._conn.execute("SELECT count(*) FROM thumbnails").fetchone()[0]
+    assert n == 1  # the removed person's thumbnails went with them
+    with pytest.raises(UnknownPerson):
+        gallery.remove("Ada Lovelace")
+    assert gallery.check() == []
+
+
+def test_model_and_size_must_agree(gallery):
+    gallery.enrol("Ada", vec(1), MODEL_A, face(1))
+    with pytest.raises(ModelMismatch, match="reembed"):
+        gallery.enrol("Bob", vec(2), MODEL_B, face(2))
+    with pytest.raises(GalleryError, match="128 values"):
+        gallery.enrol("Bob", vec(2, dim=64), MODEL_A, face(2))
+    with pytest.raises(GalleryError, match="64 hex"):
+        gallery.enrol("Bob", vec(2), "not-a-sha", face(2))
+    assert [p.name for p in gallery.people()] == ["Ada"]
+
+
+@pytest.mark.parametrize("bad", [np.zeros(128), np.full(128, np.nan), np.zeros(0)])
+def test_bad_vectors_refused(gallery, bad):
+    with pytest.raises(GalleryError):
+        gallery.enrol("Ada", bad, MODEL_A, face(1))
+    assert gallery.people() == []
+
+
+def test_failed_batch_leaves_nothing(gallery):
+    gallery.enrol("Ada", vec(1), MODEL_A, face(1))
+    with pytest.raises(DuplicatePerson):
+        with gallery.batch():
+            gallery.enrol("Bob", vec(2), MODEL_A, face(2))
+            gallery.enrol("Ada", vec(3), MODEL_A, face(3))
+    assert [p.name for p in gallery.people()] == ["Ada"]
+    with gallery.batch():  # a failure caught inside a batch undoes only itself
+        gallery.enrol("Bob", vec(2), MODEL_A, face(2))
+        with pytest.raises(DuplicatePerson):
+            gallery.enrol("Bob", vec(3), MODEL_A, face(3))
+    assert [len(p.enrolments) for p in gallery.people()] == [1, 1]
+
+
+# -- names --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["Zoë", "李小龙", "Владимир", "محمد‌علی", "नमस्ते", "O'Brien-Smith",
+                                  "👩‍🔬 Marie", "x" * 64])
+def test_names_in_any_script(gallery, name):
+    gallery.enrol(name, vec(1), MODEL_A, face(1))
+    assert gallery.person(name).name == name
+
+
+def test_names_are_nfc_and_trimmed(gallery):
+    decomposed = "Zoe\u0308"  # e + combining diaeresis
+    gallery.enrol(f"  {decomposed}\n", vec(1), MODEL_A, face(1))
+    assert gallery.people()[0].name == "Zo\u00eb"
+    assert gallery.person(decomposed).name == "Zo\u00eb"  # found whichever form is typed
+    with pytest.raises(DuplicatePerson):
+        gallery.enrol("Zo\u00eb", vec(2), MODEL_A, face(2))
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t\n", "x" * 65, "Ada\x00", "Ada\x07Bob",
+                                  "Ada\nBob", "Ada\u200bBob", "Ada\u202eBob", "\ud800", None])
+def test_bad_names_refused(gallery, name):
+    with pytest.raises(InvalidName):
+        gallery.enrol(name, vec(1), MODEL_A, face(1))
+    assert gallery.people() == []
+
+
+def test_clean_name_messages_are_one_line():
+    for name in ["Ada\nBob", "x" * 100, ""]:
+        with pytest.raises(InvalidName) as info:
+            clean_name(name)
+        assert "\n" not in str(info.value)
+
+
+# -- schema and damaged files -------------------------------------------------------------
+
+def test_newer_schema_refused(tmp_path):
+    Gallery(tmp_path / "g.db").close()
+    conn = sqlite3.connect(tmp_path / "g.db")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="version 99.*upgrade"):
+        Gallery(tmp_path / "g.db")
+
+
+def test_not_a_gallery(tmp_path):
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(CorruptFile):
+        Gallery(tmp_path / "junk.db")
+    conn = sqlite3.connect(tmp_path / "other.db")
+    conn.execute("CREATE TABLE songs (title)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CorruptFile, match="not a siamese-edge gallery"):
+        Gallery(tmp_path / "other.db")
+
+
+def test_missing_file_without_create(tmp_path):
+    with pytest.raises(GalleryError, match="no gallery"):
+        Gallery(tmp_path / "none.db", create=False)
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_migration_is_all_or_nothing(tmp_path, monkeypatch):
+    def broken(conn):
+        conn.execute("CREATE TABLE half (x)")
+        raise RuntimeError("power cut")
+    monkeypatch.setattr(schema, "MIGRATIONS", [schema._create_v1, broken])
+    monkeypatch.setattr(schema, "VERSION", 2)
+    with pytest.raises(RuntimeError):
+        Gallery(tmp_path / "g.db")
+    conn = sqlite3.connect(tmp_path / "g.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+def test_check_finds_broken_invariants(gallery):
+    gallery.enrol("Ada", vec(1), MODEL_A, face(1))
+    gallery.enrol("Bob", vec(2), MODEL_A, face(2))
+    conn = gallery._conn
+    conn.execute("UPDATE embeddings SET vector = ? WHERE id = 1",
+                 (np.ones(128, "<f4").tobytes(),))
+    conn.execute("DELETE FROM thumbnails WHERE embedding = 2")
+    conn.execute("INSERT INTO people (name, created) VALUES ('Nobody', 'now')")
+    problems = gallery.check()
+    assert any("unit length" in p for p in problems)
+    assert any("no thumbnail" in p for p in problems)
+    assert any("'Nobody' has no embeddings" in p for p in problems)
+
+
+# -- thumbnails ---------------------------------------------------------------------------
+
+def _png_with_filter(image, kind):
+    """A PNG whose rows all use one filter type (a reference encoder for the decoder)."""
+    h, w = image.shape[:2]
+    n = 1 if image.ndim == 2 else 3
+    rows = (image if n == 1 else image[:, :, ::-1]).reshape(h, -1).astype(int)
+    raw = bytearray()
+    for y in range(h):
+        raw.append(kind)
+        for x in range(w * n):
+            a = rows[y, x - n] if x >= n else 0
+            b = rows[y - 1, x] if y else 0
+            c = rows[y - 1, x - n] if y and x >= n else 0
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            pred = [0, a, b, (a + b) // 2,
+                    a if pa <= pb and pa <= pc else (b if pb <= pc else c)][kind]
+            raw.append((rows[y, x] - pred) % 256)
+
+    def chunk(k, d):
+        return struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))
+    header = struct.pack(">IIBBBBB", w, h, 8, 0 if n == 1 else 2, 0, 0, 0)
+    return (png.SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(raw)))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (6, 9, 3)])
+def test_png_round_trip_and_every_filter(shape):
+    image = face(3, shape)
+    assert np.array_equal(png.decode(png.encode(image)), image)
+    for kind in range(5):
+        assert np.array_equal(png.decode(_png_with_filter(image, kind)), image), kind
+
+
+def test_png_opens_elsewhere_with_right_colours():
+    cv2 = pytest.importorskip("cv2")
+    image = face(4, (12, 10, 3))
+    assert np.array_equal(cv2.imdecode(np.frombuffer(png.encode(image), np.uint8),
+                                       cv2.IMREAD_UNCHANGED), image)
+    ok, data = cv2.imencode(".png", image)
+    assert np.array_equal(png.decode(data.tobytes()), image)
+
+
+def test_thumbnail_inputs(gallery):
+    gallery.enrol("Ada", vec(1), MODEL_A, png.encode(face(1)))  # PNG bytes are fine
+    for bad in [b"GIF89a...", face(1).astype(np.float32), np.zeros((4, 4, 4), np.uint8)]:
+        with pytest.raises(GalleryError):
+            gallery.enrol("Bob", vec(2), MODEL_A, bad)
+    damaged = bytearray(png.encode(face(2)))
+    damaged[40] ^= 0xFF
+    with pytest.raises(CorruptFile):
+        gallery.enrol("Bob", vec(2), MODEL_A, bytes(damaged))
+    assert [p.name for p in gallery.people()] == ["Ada"]
+
+
+# -- re-embedding -------------------------------------------------------------------------
+
+def test_reembed_rewrites_every_embedding(gallery):
+    faces = {"Ada": [face(1), face(2)], "Bob": [face(3, (16, 16, 3))]}
+    for seed, (name, crop) in enumerate((n, c) for n, cs in faces.items() for c in cs):
+        gallery.enrol(name, vec(seed), MODEL_A, crop, append=True)
+    embedder = ProjectionEmbedder(dim=32)
+    seen = []
+    assert gallery.reembed(embedder, batch_size=2, progress=lambda d, t: seen.append((d, t))) == 3
+    assert seen == [(2, 3), (3, 3)]
+    assert gallery.models() == [embedder.sha256]
+    names, matrix = gallery.embeddings(embedder.sha256)
+    assert names == ["Ada", "Ada", "Bob"] and matrix.shape == (3, 32)
+    expected = embedder.embed(faces["Ada"] + faces["Bob"])
+    np.testing.assert_allclose(matrix, expected, rtol=1e-5, atol=1e-6)
+    assert all(e.dim == 32 for p in gallery.people() for e in p.enrolments)
+    assert gallery.check() == []
+    assert gallery.reembed(embedder) == 0  # already made by this model
+    gallery.enrol("Cy", embedder.embed([face(9)])[0], embedder.sha256, face(9))
+
+
+class BrokenEmbedder(ProjectionEmbedder):
+    def __init__(self, fail_after):
+        super().__init__()
+        self.calls, self.fail_after = 0, fail_after
+
+    def embed(self, faces):
+        self.calls += 1
+        if self.calls > self.fail_after:
+            return np.zeros((len(faces) + 1, 32), np.float32)  # wrong shape
+        return super().embed(faces)
+
+
+def test_failed_reembed_changes_nothing(gallery):
+    for i in range(5):
+        gallery.enrol(f"p{i}", vec(i), MODEL_A, face(i))
+    before = gallery.embeddings(MODEL_A)[1]
+    with pytest.raises(GalleryError, match="shape"):
+        gallery.reembed(BrokenEmbedder(fail_after=2), batch_size=2)
+    assert gallery.models() == [MODEL_A]
+    assert np.array_equal(gallery.embeddings(MODEL_A)[1], before)
+    with pytest.raises(GalleryError, match="64 hex"):
+        gallery.reembed(object())
+
+
+def test_reembed_catches_enrolments_made_meanwhile(tmp_path):
+    path = tmp_path / "g.db"
+    with Gallery(path) as g, Gallery(path) as other:
+        g.enrol("Ada", vec(1), MODEL_A, face(1))
+        embedder = ProjectionEmbedder()
+
+        def enrol_meanwhile(done, total):  # another process enrols with the old model
+            other.enrol("Bob", vec(2), MODEL_A, face(2))
+        assert g.reembed(embedder, progress=enrol_meanwhile) == 2
+        assert g.models() == [embedder.sha256] and len(g.people()) == 2
