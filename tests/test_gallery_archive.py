@@ -75,7 +75,7 @@ def test_export_never_leaves_half_a_file(tmp_path, monkeypatch):
         g.export(tmp_path / "out.zip")
     assert (tmp_path / "out.zip").read_bytes() == b"previous export"
     assert sorted(p.name for p in tmp_path.iterdir() if "out.zip" in p.name) == ["out.zip"]
-    with Gallery(src) as g, pytest.raises(OSError):
+    with Gallery(src) as g, pytest.raises(GalleryError, match="no folder"):
         g.export(tmp_path / "no" / "such" / "folder.zip")
 
 

@@ -111,7 +111,7 @@ def test_export_import_check(db, tmp_path):
     assert "3 skipped" in ok("import", out, "--gallery", other, "--skip")
     assert "3 appended" in ok("import", out, "--gallery", other, "--append")
     assert "3 replaced" in ok("import", out, "--gallery", other, "--replace")
-    fails("export", tmp_path / "nowhere" / "x.zip", "--gallery", db)
+    fails("export", tmp_path / "nowhere" / "x.zip", "--gallery", db, match="no folder")
     assert ok("check", "--gallery", other).strip().endswith("ok (3 people, 3 embeddings)")
     assert json.loads(ok("check", "--gallery", other, "--json"))["ok"] is True
     damaged = tmp_path / "damaged.zip"
@@ -121,6 +121,7 @@ def test_export_import_check(db, tmp_path):
             zout.writestr(item, data.replace(b"Ada", b"Eve") if item.filename == "data.json"
                           else data)
     fails("import", damaged, "--gallery", tmp_path / "third.db", match="checksum")
+    assert not (tmp_path / "third.db").exists()  # no gallery made for a refused file
     with Gallery(tmp_path / "b.db") as g:
         g.enrol("Bob", np.ones(64), MODEL_B, face(9))
     fails("import", out, "--gallery", tmp_path / "b.db", match="reembed")

@@ -116,8 +116,9 @@ def test_model_mismatch_says_what_to_do(path):
     enrol(path, "Ada", basis(0), model=MODEL_A)
     with pytest.raises(ModelMismatch, match="edge-gallery reembed --bundle"):
         Matcher(path, MODEL_B, threshold=0.5)
-    with Matcher(path, MODEL_A, threshold=0.5) as m, pytest.raises(GalleryError, match="8-value"):
-        m.match(np.ones(16))
+    with Matcher(path, MODEL_A, threshold=0.5) as m:
+        with pytest.raises(GalleryError, match="8-value"):
+            m.match(np.ones(16))
 
 
 def test_sees_changes_from_another_connection(path):

@@ -9,9 +9,10 @@ from train.data import Faces, augment
 
 
 class _Batches(keras.utils.PyDataset):
-    def __init__(self, faces: Faces, batch: int, steps: int, seed: int, aug: bool):
+    def __init__(self, faces: Faces, batch: int, steps: int, seed: int, aug: bool,
+                 flip: bool = True):
         super().__init__()
-        self.faces, self.batch, self.steps, self.aug = faces, batch, steps, aug
+        self.faces, self.batch, self.steps, self.aug, self.flip = faces, batch, steps, aug, flip
         self.rng = np.random.default_rng(seed)
         self.by_person = [np.flatnonzero(faces.labels == p) for p in range(len(faces.names))]
         self.multi = [p for p, idx in enumerate(self.by_person) if len(idx) >= 2]
@@ -22,7 +23,7 @@ class _Batches(keras.utils.PyDataset):
     def _x(self, idx):
         imgs = self.faces.images[idx]
         if self.aug:
-            imgs = augment(imgs, self.rng)
+            imgs = augment(imgs, self.rng, self.flip)
         return normalise(imgs, 127.5, 128.0)
 
 
@@ -49,8 +50,8 @@ class PairBatches(_Batches):
 class PKBatches(_Batches):
     """P people x K faces each (K drawn with replacement for small folders)."""
 
-    def __init__(self, faces, batch, steps, seed, aug, k=4):
-        super().__init__(faces, batch, steps, seed, aug)
+    def __init__(self, faces, batch, steps, seed, aug, flip=True, k=4):
+        super().__init__(faces, batch, steps, seed, aug, flip)
         self.k = k
 
     def __getitem__(self, _):

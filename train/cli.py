@@ -159,6 +159,41 @@ def evaluate_cmd(model, eval_dir, out, n_way, trials, seed, threshold, as_json):
                f"{' (calibrated on these pairs)' if v['threshold_calibrated_here'] else ''}")
 
 
+@main.command("omniglot")
+@click.argument("out", type=click.Path(path_type=str))
+@click.option("--data", default="../shared/data/omniglot", show_default=True,
+              help="Folder with images_background_small1/2.zip and all_runs.zip.")
+@click.option("--arch", default="edge", show_default=True)
+@click.option("--objective", type=click.Choice(["cosface", "triplet", "contrastive"]),
+              default="cosface", show_default=True)
+@click.option("--size", default=64, show_default=True)
+@click.option("--epochs", default=30, show_default=True)
+@click.option("--steps", default=100, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+def omniglot_cmd(out, data, arch, objective, size, epochs, steps, seed):
+    """Omniglot one-shot: train on both small background sets, then the 20 standard
+    20-way runs of all_runs.zip, reported beside the Siamese-network paper's 92.0%."""
+    from train.data import DataError
+    from train.evaluate import embed_faces
+    from train.fit import FitConfig, fit, load_branch
+    from train.omniglot import evaluate_runs, load_background, load_runs
+
+    try:
+        faces = load_background(data, size)
+        runs = load_runs(data, size)
+        summary = fit(faces, out, FitConfig(arch=arch, objective=objective, epochs=epochs,
+                                            steps=steps, seed=seed, flip=False))
+        branch = load_branch(out)
+        result = evaluate_runs(lambda x: embed_faces(branch, x), runs)
+    except (DataError, *USER_ERRORS) as exc:
+        _fail(exc)
+    result["training"] = {k: summary[k] for k in ("parameters", "epochs_run", "seconds")}
+    with open(os.path.join(out, "omniglot.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    click.echo(f"omniglot 20-way one-shot: {result['accuracy']:.1%} over {result['runs']} runs "
+               f"({result['items']} items); the paper: {result['paper_accuracy']:.1%}")
+
+
 def _model_input(model, summary_file):
     """The input size and colour a saved model expects (its summary, else its shape)."""
     from pathlib import Path

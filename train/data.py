@@ -120,12 +120,13 @@ def split_people(faces: Faces, val_fraction: float, seed: int) -> tuple[Faces, F
     return faces.subset(train), faces.subset(val)
 
 
-def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Flip, small affine (rotation, scale, shift), brightness/contrast and blur."""
+def augment(batch: np.ndarray, rng: np.random.Generator, flip: bool = True) -> np.ndarray:
+    """Flip (faces, not characters), small affine (rotation, scale, shift),
+    brightness/contrast and blur."""
     out = np.empty_like(batch)
     size = batch.shape[1]
     for i, img in enumerate(batch):
-        if rng.random() < 0.5:
+        if flip and rng.random() < 0.5:
             img = img[:, ::-1]
         angle = rng.uniform(-10, 10)
         scale = rng.uniform(0.92, 1.08)

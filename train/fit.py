@@ -35,6 +35,7 @@ class FitConfig:
     patience: int = 8
     seed: int = 0
     augment: bool = True
+    flip: bool = True              # horizontal flips (off for characters)
     strategy: str = "default"      # or "mirrored"
     init: str | None = None        # pretrained weights (sface ONNX) for --arch sface
     freeze: int = 0                # leading layers kept frozen when fine-tuning
@@ -104,7 +105,7 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2) -
         schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.epochs * cfg.steps,
                                                           warmup_target=None)
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=5e-4), loss=loss)
-    data = batch_cls(train, cfg.batch, cfg.steps, cfg.seed, cfg.augment)
+    data = batch_cls(train, cfg.batch, cfg.steps, cfg.seed, cfg.augment, cfg.flip)
     callbacks = [keras.callbacks.CSVLogger(str(out / "log.csv"))]
     if importlib.util.find_spec("tensorboard"):
         callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False))

@@ -114,16 +114,19 @@ def load_onnx_weights(path) -> dict[str, np.ndarray]:
         import onnx
         from onnx import numpy_helper
     except ImportError as exc:
-        raise ImportError('reading SFace needs the onnx package: pip install ".[pretrained]"') from exc
+        raise ImportError('reading SFace needs the onnx package: '
+                          'pip install ".[pretrained]"') from exc
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+    unreadable = f"{path} is not a readable ONNX model (truncated, or another kind of file)"
     try:
         model = onnx.load(str(path))
         values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     except Exception as exc:  # protobuf DecodeError and friends: one line, not a traceback
-        raise ValueError(f"{path} is not a readable ONNX model (truncated or another kind of "
-                         f"file?): {type(exc).__name__}") from None
+        raise ValueError(f"{unreadable}: {type(exc).__name__}") from None
+    if not model.graph.node:
+        raise ValueError(f"{unreadable}: no graph")
 
     weights = {}
     try:
@@ -135,7 +138,8 @@ def load_onnx_weights(path) -> dict[str, np.ndarray]:
             elif node.op_type == "Conv" and node.input[1] in values:
                 weights[f"{node.output[0]}_weight"] = values[node.input[1]]
             elif node.op_type == "BatchNormalization":
-                for part, name in zip(("gamma", "beta", "moving_mean", "moving_var"), node.input[1:]):
+                parts = ("gamma", "beta", "moving_mean", "moving_var")
+                for part, name in zip(parts, node.input[1:]):
                     if name in values:
                         weights[f"{node.output[0]}_{part}"] = values[name]
             elif node.op_type == "PRelu" and node.input[1] in values:
@@ -150,35 +154,40 @@ def load_onnx_weights(path) -> dict[str, np.ndarray]:
     wrong = [name for name, shape in expected.items()
              if name not in weights or tuple(weights[name].shape) != shape]
     if wrong:
-        raise ValueError(f"{path} is not the SFace model ({ONNX_NAME}*.onnx): {len(wrong)} of "
-                         f"{len(expected)} weights missing or misshapen, first {wrong[0]}")
+        raise ValueError(f"{path} is not the SFace model ({ONNX_NAME}*.onnx), or is truncated: "
+                         f"{len(wrong)} of {len(expected)} weights missing or misshapen, "
+                         f"first {wrong[0]}")
     return {name: weights[name].astype(np.float32) for name in expected}
 
 
 def _prelu(x, alpha: np.ndarray, name: str, as_depthwise: bool):
     """PReLU with per-channel slopes ``alpha``, natively or as 1x1 depthwise convolutions.
 
-    The depthwise form is ``ReLU(x) - alpha * ReLU(-x)``: exactly PReLU for every alpha
-    (including alpha > 1 and alpha < 0), built from layers that LiteRT runs in int8
-    (XNNPACK takes no int8 PReLU). ``{name}_neg`` holds the constant -1 (frozen; ReLU
-    fused in), ``{name}_slope`` holds -alpha and trains like PReLU's alpha. Unlike
-    ``alpha * x + (1 - alpha) * ReLU(x)``, the positive half passes through untouched,
-    so int8 adds no error there and no two large terms cancel when alpha > 1.
+    The depthwise form is ``ReLU(x) - alpha * ReLU(-x)``, bit for bit PReLU for every
+    alpha (alpha > 1 and alpha < 0 included): ``{name}_pos`` and ``{name}_neg`` are
+    constant +1 / -1 depthwise kernels with the ReLU fused in (frozen), ``{name}_slope``
+    holds -alpha and trains like PReLU's alpha, ``{name}`` adds the two halves.
+    Why: LiteRT's XNNPACK takes neither int8 PReLU nor a stand-alone int8 ReLU, so
+    either one splits a full-int8 model into ~28 pieces run partly by slower kernels;
+    depthwise convolutions with fused ReLU and Add keep it one XNNPACK graph. The
+    positive half passes through untouched, and no two large terms cancel when
+    alpha > 1 (as they would in ``alpha * x + (1 - alpha) * ReLU(x)``).
     """
     if not as_depthwise:
         layer = keras.layers.PReLU(shared_axes=[1, 2], name=name)
         out = layer(x)
         layer.set_weights([alpha.reshape(1, 1, -1)])
         return out
-    kernel = alpha.reshape(1, 1, -1, 1)
-    negate = keras.layers.DepthwiseConv2D(1, use_bias=False, activation="relu",
-                                          trainable=False, name=f"{name}_neg")
+    kernel = alpha.reshape(1, 1, -1, 1).astype(np.float32)
+    positive, negative = (keras.layers.DepthwiseConv2D(1, use_bias=False, activation="relu",
+                                                       trainable=False, name=f"{name}_{half}")
+                          for half in ("pos", "neg"))
     slope = keras.layers.DepthwiseConv2D(1, use_bias=False, name=f"{name}_slope")
-    positive = keras.layers.ReLU(name=f"{name}_pos")(x)
-    negative = slope(negate(x))
-    negate.set_weights([-np.ones_like(kernel)])
+    out = keras.layers.Add(name=name)([positive(x), slope(negative(x))])
+    positive.set_weights([np.ones_like(kernel)])
+    negative.set_weights([-np.ones_like(kernel)])
     slope.set_weights([-kernel])
-    return keras.layers.Add(name=name)([positive, negative])
+    return out
 
 
 def _conv_unit(x, w, name: str, depthwise: bool, kernel: int, stride: int, prelu_as_depthwise):
@@ -241,7 +250,8 @@ def freezable_blocks(model: keras.Model) -> dict[str, list]:
     """The model's layers grouped by block, input to output: ``conv_1`` .. ``conv_14``, ``head``.
 
     ``head`` is bn1, dropout, flatten, pre_fc1, fc1 and l2_normalize. The constant
-    ``*_relu_neg`` layers of the depthwise PReLU are left out: they must stay frozen.
+    ``*_relu_pos`` / ``*_relu_neg`` layers of the depthwise PReLU are left out: they
+    must stay frozen.
     To fine-tune only the last block and the head::
 
         for block, layers in freezable_blocks(model).items():
@@ -250,7 +260,8 @@ def freezable_blocks(model: keras.Model) -> dict[str, list]:
     """
     blocks: dict[str, list] = {}
     for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer) or layer.name.endswith("_relu_neg"):
+        constant = layer.name.endswith(("_relu_pos", "_relu_neg"))
+        if constant or isinstance(layer, keras.layers.InputLayer):
             continue
         parts = layer.name.split("_")
         block = "_".join(parts[:2]) if parts[0] == "conv" else "head"

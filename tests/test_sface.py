@@ -1,0 +1,136 @@
+"""The Keras port of SFace computes what the ONNX model it came from computes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+mtcnn = pytest.importorskip("mtcnn")
+import cv2  # noqa: E402
+import keras  # noqa: E402
+import onnx  # noqa: E402
+
+from edge.align import align_face, normalise  # noqa: E402
+from train import sface  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Real faces: grey ORL and celebrity crops, and Yale B under hard light.
+FACES = ["orl/s1/1.pgm", "orl/s7/4.pgm", "orl/s23/9.pgm", "orl/s35/2.pgm",
+         "celebs/iu/iu-010.jpg", "celebs/kim_hyesoo/kim_hyesoo-012.jpg",
+         "yaleb/yaleB02/yaleB02_P00A+000E+00.png", "yaleb/yaleB11/yaleB11_P00A+025E+00.png"]
+KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@pytest.fixture(scope="module")
+def onnx_path():
+    try:
+        return sface.default_onnx_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """The FACES, aligned to 112x112 RGB with MTCNN's five landmarks."""
+    if not DATA.is_dir():
+        pytest.skip(f"real data not found at {DATA}")
+    detector = mtcnn.MTCNN()
+    aligned = []
+    for name in FACES:
+        rgb = cv2.cvtColor(cv2.imread(str(DATA / name), cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2RGB)
+        pad = max(rgb.shape[:2]) // 4   # tight crops: MTCNN finds a face more easily with a margin
+        found = detector.detect_faces(cv2.copyMakeBorder(rgb, pad, pad, pad, pad,
+                                                         cv2.BORDER_CONSTANT))
+        assert found, f"MTCNN found no face in {name}"
+        points = found[0]["keypoints"]
+        landmarks = np.array([points[k] for k in KEYPOINTS], dtype=np.float64) - pad
+        aligned.append(align_face(rgb, landmarks, sface.INPUT_SIZE))
+    return np.stack(aligned)
+
+
+def onnx_embeddings(path, faces):
+    """Reference: the ONNX file run by onnxruntime, its stale graph inputs removed."""
+    model = onnx.load(str(path))
+    graph = model.graph
+    fixed = {t.name for t in graph.initializer}
+    used = {name for node in graph.node for name in node.input}
+    inputs = [i for i in graph.input if i.name not in fixed and i.name in used]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name   # "data": NCHW RGB 0..255, normalised inside
+    nchw = faces.astype(np.float32).transpose(0, 3, 1, 2)
+    return np.concatenate([session.run(None, {name: face[None]})[0] for face in nchw])
+
+
+def keras_embeddings(model, faces):
+    return model.predict(normalise(faces, sface.INPUT_MEAN, sface.INPUT_SCALE), verbose=0)
+
+
+@pytest.fixture(scope="module")
+def model(onnx_path):
+    return sface.build_sface(onnx_path)
+
+
+def test_keras_matches_onnx_on_real_aligned_faces(onnx_path, model, faces):
+    ours = keras_embeddings(model, faces)
+    reference = onnx_embeddings(onnx_path, faces)
+    assert ours.shape == (len(FACES), sface.EMBEDDING_SIZE)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    cosine = (ours * reference).sum(1) / np.linalg.norm(reference, axis=1)
+    assert cosine.min() >= 0.999, dict(zip(FACES, cosine.round(6)))
+
+
+def test_depthwise_prelu_is_exactly_prelu(onnx_path, model, faces):
+    native = sface.build_sface(onnx_path, prelu_as_depthwise=False)
+    assert not any(isinstance(layer, keras.layers.PReLU) for layer in model.layers)
+    x = normalise(faces, sface.INPUT_MEAN, sface.INPUT_SCALE)
+    np.testing.assert_allclose(model.predict(x, verbose=0), native.predict(x, verbose=0),
+                               rtol=0, atol=1e-6)
+    # Deep inside too, before the head's normalisation can hide anything.
+    inner = [keras.Model(m.input, m.get_layer("conv_14_relu").output) for m in (model, native)]
+    a, b = (m.predict(x[:2], verbose=0) for m in inner)
+    assert np.abs(a - b).max() <= 1e-5 * np.abs(b).max()
+
+
+def test_freezable_blocks_cover_the_network(model):
+    blocks = sface.freezable_blocks(model)
+    assert list(blocks) == [f"conv_{k}" for k in range(1, 15)] + ["head"]
+    assert [layer.name for layer in blocks["head"]][-2:] == ["fc1", "l2_normalize"]
+    constant = [layer for layer in model.layers if layer.name.endswith(("_pos", "_neg"))]
+    assert constant and not any(layer.trainable for layer in constant)
+    listed = {layer.name for layers in blocks.values() for layer in layers}
+    assert listed.isdisjoint(layer.name for layer in constant)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not_onnx", "other_model"])
+def test_bad_file_fails_with_one_clear_line(onnx_path, tmp_path, damage):
+    bad = tmp_path / "model.onnx"
+    if damage == "truncated":
+        data = onnx_path.read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+        expected = "not a readable ONNX model"
+    elif damage == "not_onnx":
+        bad.write_bytes((DATA / FACES[0]).read_bytes() if DATA.is_dir() else b"P5 not a model\n")
+        expected = "not a readable ONNX model"
+    else:
+        other = sorted(p for p in onnx_path.parent.glob("*.onnx") if "sface" not in p.name)
+        if not other:
+            pytest.skip("no other ONNX model next to SFace")
+        bad.write_bytes(other[0].read_bytes())
+        expected = "not the SFace model"
+    with pytest.raises(ValueError, match=expected) as error:
+        sface.load_onnx_weights(bad)
+    message = str(error.value)
+    assert str(bad) in message and "\n" not in message
+
+
+def test_missing_file_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        sface.load_onnx_weights(tmp_path / "absent.onnx")
