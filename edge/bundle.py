@@ -80,6 +80,11 @@ class Bundle:
         return Embedder(self.file(self.model["file"]), inp["mean"], inp["scale"], threads,
                         self.sha256)
 
+    def thumbnail_embedder(self, threads: int | None = None) -> "ThumbnailEmbedder":
+        """An embedder of stored thumbnails (112 px BGR aligned crops, see edge.enroll)."""
+        inp = self.spec["input"]
+        return ThumbnailEmbedder(self.embedder(threads), int(inp["size"]), inp["colour"])
+
     def detector(self, threads: int | None = None, **overrides):
         from edge.detect import Detector
 
@@ -121,6 +126,33 @@ def load_bundle(name_or_path, variant: str | None = None, verify: bool = True) -
     return bundle
 
 
+class ThumbnailEmbedder:
+    """Embeds canonical thumbnails: resized to the network's size, in its colour.
+
+    The five-point template scales with the crop, so a 112 px aligned crop resized to
+    64 px is the 64 px aligned crop: one stored thumbnail serves every bundle.
+    """
+
+    def __init__(self, embedder, size: int, colour: str):
+        self.embedder, self.size, self.colour = embedder, size, colour
+        self.sha256 = embedder.sha256
+
+    def prepare(self, thumbnails):
+        import cv2
+
+        from edge.align import to_colour
+
+        out = []
+        for t in thumbnails:
+            if t.shape[0] != self.size:
+                t = cv2.resize(t, (self.size, self.size), interpolation=cv2.INTER_AREA)
+            out.append(to_colour(t, self.colour))
+        return out
+
+    def embed(self, thumbnails):
+        return self.embedder.embed(self.prepare(thumbnails))
+
+
 def load_embedder(name_or_path, threads: int | None = None, variant: str | None = None):
-    """The embedder of a bundle (used by ``edge-gallery reembed``)."""
-    return load_bundle(name_or_path, variant).embedder(threads)
+    """The thumbnail embedder of a bundle (used by ``edge-gallery reembed``)."""
+    return load_bundle(name_or_path, variant).thumbnail_embedder(threads)

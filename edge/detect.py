@@ -125,34 +125,29 @@ def regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 def crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     """``size`` squares cut from ``image`` like ``tf.image.crop_and_resize`` cuts them.
 
-    Bilinear samples at box / image_size * (image_size - 1); samples outside the image
-    are 0 (mid-grey once normalised), as in the package.
+    Bilinear samples at box / image_size * (image_size - 1); a sample outside the image
+    is 0 (mid-grey once normalised), as in the package. (OpenCV 5 interpolates float
+    maps exactly; older versions round sample positions to 1/32 pixel.)
     """
     height, width = image.shape[:2]
     t = np.arange(size) / (size - 1)
 
     def grid(lo, hi, n):
         lo, hi = lo / n, hi / n
-        return ((lo[:, None] + t * (hi - lo)[:, None]) * (n - 1)).astype(np.float32)
+        at = ((lo[:, None] + t * (hi - lo)[:, None]) * (n - 1)).astype(np.float32)
+        at[(at < 0) | (at > n - 1)] = -2  # wholly outside, so remap gives 0
+        return at
 
     ys, xs = grid(boxes[:, 1], boxes[:, 3], height), grid(boxes[:, 0], boxes[:, 2], width)
-    y0, x0 = np.floor(ys), np.floor(xs)
-    fy, fx = (ys - y0)[:, :, None, None], (xs - x0)[:, None, :, None]
-    top = np.clip(y0, 0, height - 1).astype(np.intp)
-    left = np.clip(x0, 0, width - 1).astype(np.intp)
-    bottom, right = np.minimum(top + 1, height - 1), np.minimum(left + 1, width - 1)
-    pixels = image.reshape(height * width, -1)
-
-    def at(rows, cols):  # (n, size, size, channels) gathered in one take
-        return pixels.take(rows[:, :, None] * width + cols[:, None, :], axis=0)
-
-    upper_left, lower_left = at(top, left), at(bottom, left)
-    upper = upper_left + (at(top, right) - upper_left) * fx
-    lower = lower_left + (at(bottom, right) - lower_left) * fx
-    out = upper + (lower - upper) * fy
-    inside = (((ys >= 0) & (ys <= height - 1))[:, :, None]
-              & ((xs >= 0) & (xs <= width - 1))[:, None, :])
-    out[~inside] = 0
+    out = np.empty((len(boxes), size, size, image.shape[2]), np.float32)
+    step = 32000 // size  # remap's maps must stay under 32767 rows
+    for i in range(0, len(boxes), step):
+        n = len(ys[i:i + step])
+        map_x = np.broadcast_to(xs[i:i + step, None, :], (n, size, size)).reshape(n * size, size)
+        map_y = np.broadcast_to(ys[i:i + step, :, None], (n, size, size)).reshape(n * size, size)
+        patch = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        out[i:i + n] = patch.reshape(n, size, size, -1)
     return out
 
 
@@ -164,7 +159,7 @@ class Detector:
 
     def __init__(self, pnet, rnet, onet, threads: int | None = None,
                  min_face: int = MIN_FACE, thresholds=THRESHOLDS,
-                 scale_factor: float = SCALE_FACTOR, batch=(32, 8)):
+                 scale_factor: float = SCALE_FACTOR, batch=(16, 8)):
         self.pnet, self.rnet, self.onet = (Net(p, threads) for p in (pnet, rnet, onet))
         self.batch = batch  # largest R-Net and O-Net batch
         self.min_face, self.thresholds, self.scale_factor = min_face, tuple(thresholds), scale_factor

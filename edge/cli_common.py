@@ -1,0 +1,55 @@
+"""Options and error handling shared by the device's commands."""
+from __future__ import annotations
+
+import functools
+
+import click
+
+
+def fail(message: str):
+    """One clear line on stderr and exit status 1."""
+    raise click.ClickException(str(message).strip().splitlines()[0])
+
+
+def bundle_options(f):
+    @click.option("--bundle", default="fast", show_default=True, metavar="NAME|PATH",
+                  help="A shipped bundle (fast, accurate) or a bundle folder.")
+    @click.option("--variant", help="Model variant in the bundle (fp32, int8, ...); default: the bundle's.")
+    @click.option("--threads", default=4, show_default=True, help="Interpreter threads (a Pi 4/5 has 4 cores).")
+    @click.option("--threshold", type=float, help="Match distance threshold (default: the bundle's calibrated one).")
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+    return wrapper
+
+
+def gallery_option(f):
+    return click.option("--gallery", type=click.Path(dir_okay=False), metavar="PATH",
+                        help="The gallery file (default: in the user's data folder).")(f)
+
+
+def open_bundle(name, variant=None):
+    from edge.bundle import BundleError, load_bundle
+
+    try:
+        return load_bundle(name, variant)
+    except BundleError as exc:
+        fail(str(exc))
+
+
+def open_matcher(gallery, bundle, threshold=None):
+    from gallery.errors import GalleryError
+    from gallery.match import Matcher
+
+    try:
+        return Matcher(gallery, bundle.sha256, bundle.threshold if threshold is None else threshold)
+    except GalleryError as exc:
+        fail(str(exc))
+
+
+def start_web(serve, token, bundle, gallery, identifier):
+    try:
+        from edge.web import start
+    except ImportError as exc:
+        fail(f"--serve needs the web extra: pip install 'siamese-edge[web]' ({exc})")
+    return start(serve, token, bundle, gallery, identifier)

@@ -1,0 +1,134 @@
+"""``edge-identify``: name the faces a camera, a video or photos show."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from edge.cli_common import bundle_options, fail, gallery_option, open_bundle, open_matcher
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--camera", is_flag=False, flag_value="auto", default=None, metavar="[N|pi]",
+              help="Live camera: the Pi camera (picamera2) when present, else USB camera N (default 0).")
+@click.option("--video", metavar="PATH|URL", help="A video file, or an RTSP/HTTP stream.")
+@click.option("--images", metavar="PATH|DIR|GLOB", help="A photo, a folder of photos, or a glob.")
+@bundle_options
+@gallery_option
+@click.option("--every", default=3, show_default=True,
+              help="Run detection on every Nth frame; faces are tracked in between.")
+@click.option("--max-faces", default=5, show_default=True, help="Faces identified per frame.")
+@click.option("--min-face", default=40, show_default=True, help="Smallest face side in pixels.")
+@click.option("--votes", default=5, show_default=True, help="Identifications a track's name is voted over.")
+@click.option("--size", default="640x480", show_default=True, help="Camera frame size WxH.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per frame on stdout.")
+@click.option("--save-video", type=click.Path(dir_okay=False), help="Write the frames with boxes and names (MP4).")
+@click.option("--stats", is_flag=True, help="Print per-stage latency (p50, p95) and frames per second at exit.")
+@click.option("--max-frames", type=int, help="Stop after this many frames.")
+@click.option("--serve", metavar="[HOST:]PORT", help="Also serve the live view and control panel (needs the web extra).")
+@click.option("--token", envvar="EDGE_TOKEN", help="Access token for --serve on a non-local address.")
+def main(camera, video, images, bundle, variant, threads, threshold, gallery, every, max_faces,
+         min_face, votes, size, as_json, save_video, stats, max_frames, serve, token):
+    """Identify faces from a camera, a video or photos against the gallery.
+
+    \b
+    Examples:
+      edge-identify --camera                 # Pi camera, or USB camera 0
+      edge-identify --video clip.mp4 --json  # one JSON object per frame
+      edge-identify --images photos/ --every 1
+    """
+    from edge.identify import Identifier
+    from edge.sources import SourceError, open_source
+
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        fail(f"--size {size}: expected WIDTHxHEIGHT, e.g. 640x480")
+    b = open_bundle(bundle, variant)
+    matcher = open_matcher(gallery, b, threshold)
+    if images is not None and every != 1:
+        every = 1  # every photo is its own scene
+    ident = Identifier(b, matcher, threads, every, max_faces, min_face, votes)
+    try:
+        source = open_source(camera, video, images, (width, height))
+    except SourceError as exc:
+        fail(str(exc))
+    web = None
+    if serve:
+        from edge.cli_common import start_web
+        web = start_web(serve, token, b, gallery, ident)
+    writer, status = None, 0
+    try:
+        last = time.perf_counter()
+        for frame in source:
+            now = time.perf_counter()
+            result = ident.process(frame, now - last)
+            if web is not None:
+                web.publish(frame, result)
+            if save_video:
+                writer = writer or _writer(save_video, frame, getattr(source, "fps", 0))
+                from edge.draw import annotate
+                writer.write(annotate(frame, result.faces))
+            _emit(result, as_json, getattr(source, "current", None))
+            last = time.perf_counter()
+            if max_frames and ident.timings.frames >= max_frames:
+                break
+    except KeyboardInterrupt:
+        pass
+    except SourceError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        status = 1
+    finally:
+        source.close()
+        if writer is not None:
+            writer.release()
+        if stats:
+            _print_stats(ident.timings.summary())
+        matcher.close()
+    sys.exit(status)
+
+
+def _writer(path, frame, fps):
+    import cv2
+
+    h, w = frame.shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps or 15.0, (w, h))
+    if not writer.isOpened():
+        fail(f"{path}: cannot write video")
+    return writer
+
+
+def _emit(result, as_json, current_file):
+    if as_json:
+        d = result.as_dict()
+        if current_file is not None:
+            d["file"] = str(current_file)
+        click.echo(json.dumps(d, ensure_ascii=False))
+        return
+    if not result.detected:
+        return
+    stamp = time.strftime("%H:%M:%S", time.localtime(result.time)) + f".{int(result.time * 1000) % 1000:03d}"
+    where = f" {current_file}" if current_file is not None else f" frame {result.index}"
+    if not result.faces:
+        if current_file is not None:
+            click.echo(f"{stamp}{where}: no face")
+        return
+    for f in result.faces:
+        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
+        dist = "" if f.distance != f.distance else f" distance {f.distance:.3f}"
+        click.echo(f"{stamp}{where}: {f.name}{dist} box {x1},{y1},{x2},{y2} track {f.track}")
+
+
+def _print_stats(summary):
+    click.echo("stage      p50 ms   p95 ms   runs", err=True)
+    for stage in ("capture", "detect", "align", "embed", "match"):
+        if stage in summary:
+            s = summary[stage]
+            click.echo(f"{stage:<9}{s['p50']:>8.2f} {s['p95']:>8.2f} {s['n']:>6}", err=True)
+    click.echo(f"{summary['frames']} frames, {summary['fps']:.1f} frames per second", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Enrolment: from one snapshot (or a few photos) to a person in the gallery.
+
+A snapshot must show exactly one face that is large and sharp enough. What is stored
+is the face's embedding and its canonical thumbnail: the crop aligned to the 112 px
+five-point template in colour, from which any bundle can re-embed it later.
+Nothing is written unless every photo of the person passes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.align import align_face
+from edge.faces import FaceError, sharpness
+
+THUMBNAIL = 112
+MIN_FACE = 48          # pixels, the face box's shorter side
+MIN_SHARPNESS = 25.0   # Laplacian variance of the 112 px thumbnail (sigma-2 blur gives ~27)
+MIN_SCORE = 0.9
+
+
+class EnrolError(Exception):
+    """The photo or the name cannot be enrolled; the message says why."""
+
+
+@dataclass
+class Snapshot:
+    thumbnail: np.ndarray    # 112 x 112 BGR aligned crop
+    box: tuple
+    sharpness: float
+    source: str
+
+
+def snapshot_of(image, detector, source: str = "", min_face: int = MIN_FACE,
+                min_sharpness: float = MIN_SHARPNESS) -> Snapshot:
+    """The one usable face of ``image`` (BGR), or EnrolError saying why not."""
+    faces = [f for f in detector.detect(image) if f.score >= MIN_SCORE]
+    where = f"{source}: " if source else ""
+    if not faces:
+        raise EnrolError(f"{where}no face found")
+    if len(faces) > 1:
+        raise EnrolError(f"{where}{len(faces)} faces found; enrol from a photo of one person")
+    face = faces[0]
+    if face.size < min_face:
+        raise EnrolError(f"{where}face too small ({face.size:.0f} px; at least {min_face} px)")
+    if image.ndim == 2:
+        import cv2
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    thumb = align_face(image, face.landmarks, THUMBNAIL)
+    sharp = sharpness(thumb)
+    if sharp < min_sharpness:
+        raise EnrolError(f"{where}face too blurred (sharpness {sharp:.0f}; at least {min_sharpness:.0f})")
+    return Snapshot(thumb, face.box, sharp, source)
+
+
+def check_name(gallery, name: str, append: bool) -> str:
+    """The cleaned name, or EnrolError (bad name, duplicate without append, unknown with append)."""
+    from gallery.errors import GalleryError
+    from gallery.names import clean_name
+
+    try:
+        name = clean_name(name)
+    except GalleryError as exc:
+        raise EnrolError(str(exc)) from None
+    exists = any(p.name == name for p in gallery.people())
+    if exists and not append:
+        raise EnrolError(f"{name!r} is already enrolled (use --append to add a snapshot)")
+    if append and not exists:
+        raise EnrolError(f"{name!r} is not enrolled, nothing to append to")
+    return name
+
+
+def enrol(gallery, embedder, name: str, snapshots: list[Snapshot], append: bool = False) -> list[int]:
+    """Store every snapshot under ``name`` in one transaction; returns enrolment ids.
+
+    ``embedder``: a thumbnail embedder (``Bundle.thumbnail_embedder``).
+    """
+    from gallery.errors import GalleryError
+
+    if not snapshots:
+        raise EnrolError("no snapshot to enrol")
+    vectors = embedder.embed([s.thumbnail for s in snapshots])
+    ids = []
+    try:
+        with gallery.batch():
+            for i, (snap, vec) in enumerate(zip(snapshots, vectors)):
+                ids.append(gallery.enrol(name, vec, embedder.sha256, snap.thumbnail,
+                                         source=snap.source, quality=snap.sharpness,
+                                         append=append or i > 0))
+    except GalleryError as exc:
+        raise EnrolError(str(exc)) from None
+    return ids

@@ -1,0 +1,88 @@
+"""Following faces from frame to frame, and settling each one's name by a vote.
+
+Detections are matched to tracks by box overlap (IoU), greedily, best overlap first.
+A track's name is the most frequent name among its last few identifications, so one
+bad frame does not make a name flicker; a stranger stays "unknown".
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+UNKNOWN = "unknown"
+
+
+def iou(a, b) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class Track:
+    id: int
+    box: tuple
+    votes: deque
+    distance: float = float("nan")
+    missed: int = 0
+    hits: int = 0
+
+    @property
+    def name(self) -> str:
+        """The settled name: the most frequent vote (ties go to the latest)."""
+        if not self.votes:
+            return UNKNOWN
+        counts = Counter(self.votes)
+        best = max(counts.values())
+        for vote in reversed(self.votes):
+            if counts[vote] == best:
+                return vote
+        return UNKNOWN
+
+
+@dataclass
+class Tracker:
+    min_iou: float = 0.3
+    votes: int = 5
+    max_missed: int = 5
+    tracks: list = field(default_factory=list)
+    _next: int = 1
+
+    def update(self, boxes, names, distances) -> list[Track]:
+        """Feed one frame's identified detections; returns the tracks seen this frame."""
+        pairs = sorted(((iou(t.box, b), ti, di) for ti, t in enumerate(self.tracks)
+                        for di, b in enumerate(boxes)), reverse=True)
+        used_t, used_d, seen = set(), set(), []
+        for overlap, ti, di in pairs:
+            if overlap < self.min_iou or ti in used_t or di in used_d:
+                continue
+            used_t.add(ti)
+            used_d.add(di)
+            seen.append(self._hit(self.tracks[ti], boxes[di], names[di], distances[di]))
+        for di, box in enumerate(boxes):
+            if di not in used_d:
+                track = Track(self._next, tuple(box), deque(maxlen=self.votes))
+                self._next += 1
+                self.tracks.append(track)
+                seen.append(self._hit(track, box, names[di], distances[di]))
+        for ti, track in enumerate(self.tracks):
+            if ti not in used_t and track not in seen:
+                track.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        return sorted(seen, key=lambda t: t.id)
+
+    @staticmethod
+    def _hit(track, box, name, distance):
+        track.box, track.missed = tuple(float(v) for v in box), 0
+        track.votes.append(name)
+        track.distance = float(distance)
+        track.hits += 1
+        return track
+
+    def current(self) -> list[Track]:
+        """Tracks seen at the last detection (for frames where detection is skipped)."""
+        return [t for t in self.tracks if t.missed == 0]
