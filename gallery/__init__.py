@@ -1,1 +1,19 @@
-"""The on-device gallery: a SQLite file of people and their embeddings, and matching."""
+"""The on-device gallery: a SQLite file of people and their embeddings, and matching.
+
+    from gallery import Gallery, Matcher
+    with Gallery(path) as g:
+        g.enrol("Ada", embedding, model_sha256, face_crop)
+    matcher = Matcher(path, model_sha256, threshold)
+    matcher.match(embedding)    # Match(name='Ada', distance=0.31, margin=0.42, ...)
+
+Imports numpy, click and the standard library only (never tensorflow, keras or mtcnn).
+"""
+from .errors import (ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError,
+                     InvalidName, ModelMismatch, SchemaTooNew, UnknownPerson)
+from .match import Match, Matcher
+from .names import clean_name
+from .store import Enrolment, Gallery, Person, default_path
+
+__all__ = ["ChecksumMismatch", "CorruptFile", "DuplicatePerson", "Enrolment", "Gallery",
+           "GalleryError", "InvalidName", "Match", "Matcher", "ModelMismatch", "Person",
+           "SchemaTooNew", "UnknownPerson", "clean_name", "default_path"]

@@ -209,3 +209,24 @@ def test_source_imports_only_what_the_rules_allow():
             for module in modules:
                 assert module.split(".")[0] in allowed or module == "edge.bundle", \
                     f"{source.name} imports {module}"
+
+
+def test_damaged_gallery_file_never_gives_a_traceback(db, tmp_path):
+    import random
+    import sqlite3
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the main file
+    conn.close()
+    data = db.read_bytes()
+    rng = random.Random(0)
+    for trial in range(60):
+        damaged = bytearray(data)
+        for _ in range(rng.choice([1, 8, 64])):
+            damaged[rng.randrange(len(damaged))] ^= rng.randrange(1, 256)
+        path = tmp_path / f"damaged{trial}.db"
+        path.write_bytes(damaged)
+        for args in (["list"], ["check"], ["show", "Ada"], ["export", tmp_path / "x.zip"]):
+            result = run(*args, "--gallery", path)
+            assert result.exit_code in (0, 1), result.output
+            assert result.exception is None or isinstance(result.exception, SystemExit), \
+                f"{args[0]} on damaged copy {trial}: {result.exception!r}"

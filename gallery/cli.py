@@ -1,0 +1,244 @@
+"""``edge-gallery``: look after the gallery of enrolled people, one verb per job."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+
+from . import archive
+from .errors import GalleryError
+from .names import clean_name
+from .store import Gallery, default_path
+from .values import short
+
+
+class _Group(click.Group):
+    """Turns every error a user can cause into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GalleryError as exc:
+            raise click.ClickException(str(exc)) from None
+        except sqlite3.Error as exc:
+            raise click.ClickException(f"gallery database error: {exc}") from None
+        except OSError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _gallery_option(f):
+    return click.option(
+        "--gallery", "gallery_path", type=click.Path(dir_okay=False, path_type=Path),
+        envvar="EDGE_GALLERY",
+        help=f"Gallery file. Default: $EDGE_GALLERY, else {default_path()}")(f)
+
+
+_json_option = click.option("--json", "as_json", is_flag=True,
+                            help="Print JSON instead of text.")
+
+
+def _open(path: Path | None, create: bool = False) -> Gallery:
+    return Gallery(path, create=create)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _echo_json(value) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=1))
+
+
+@click.group(cls=_Group)
+def cli():
+    """Look after the gallery of enrolled people.
+
+    The gallery is one SQLite file of names, face embeddings and face crops, by
+    default in the user's data folder (each command takes --gallery PATH, or set
+    EDGE_GALLERY). People are added with edge-enroll, or with import.
+    """
+
+
+@cli.command("list")
+@_gallery_option
+@_json_option
+def list_(gallery_path, as_json):
+    """List everyone enrolled, with how many embeddings each has."""
+    with _open(gallery_path) as g:
+        people, models, path = g.people(), g.models(), g.path
+    if as_json:
+        _echo_json({"gallery": str(path), "models": models, "people": [
+            {"name": p.name, "created": p.created, "enrolments": len(p.enrolments)}
+            for p in people]})
+        return
+    if not people:
+        click.echo(f"no one enrolled in {path}")
+        return
+    click.echo(f"{'EMBEDDINGS':>10}  {'ENROLLED':<25}  NAME")
+    for p in people:
+        click.echo(f"{len(p.enrolments):>10}  {p.created:<25}  {p.name}")
+    total = sum(len(p.enrolments) for p in people)
+    dims = sorted({e.dim for p in people for e in p.enrolments})
+    model = ", ".join(short(m) for m in models)
+    click.echo(f"{_count(len(people), 'person', 'people')}, {_count(total, 'embedding')}, "
+               f"model {model} "
+               f"(dim {', '.join(map(str, dims))}) in {path}")
+
+
+@cli.command()
+@click.argument("name")
+@_gallery_option
+@_json_option
+@click.option("--thumbnails", type=click.Path(file_okay=False, path_type=Path),
+              help="Also save each enrolment's face crop into this folder as ID.png.")
+def show(name, gallery_path, as_json, thumbnails):
+    """Show NAME's enrolments: when, from what, by which model."""
+    with _open(gallery_path) as g:
+        person = g.person(name)
+        if thumbnails:
+            thumbnails.mkdir(parents=True, exist_ok=True)
+            for e in person.enrolments:
+                (thumbnails / f"{e.id}.png").write_bytes(g.thumbnail(e.id))
+    if as_json:
+        _echo_json(person.as_dict())
+        return
+    click.echo(f"{person.name}: enrolled {person.created}, "
+               f"{_count(len(person.enrolments), 'embedding')}")
+    for e in person.enrolments:
+        quality = "-" if e.quality is None else f"{e.quality:.3f}"
+        click.echo(f"  #{e.id}  {e.created}  model {short(e.model_sha256)}  dim {e.dim}"
+                   f"  quality {quality}  source {e.source or '-'}")
+    if thumbnails:
+        click.echo(f"face crops saved in {thumbnails}")
+
+
+@cli.command()
+@click.argument("name")
+@_gallery_option
+def remove(name, gallery_path):
+    """Forget NAME and all their embeddings."""
+    with _open(gallery_path) as g:
+        n = g.remove(name)
+    click.echo(f"removed {clean_name(name)} ({_count(n, 'embedding')})")
+
+
+@cli.command()
+@click.argument("old")
+@click.argument("new")
+@_gallery_option
+def rename(old, new, gallery_path):
+    """Give the person called OLD the name NEW."""
+    with _open(gallery_path) as g:
+        new = g.rename(old, new)
+    click.echo(f"renamed {clean_name(old)} to {new}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_gallery_option
+def export(file, gallery_path):
+    """Write the whole gallery to FILE, to copy or back up.
+
+    FILE is a zip holding a manifest with checksums, the embeddings and the face
+    crops as PNG. It is written to a temporary file first, so a failed export never
+    leaves half a file.
+    """
+    with _open(gallery_path) as g:
+        info = g.export(file)
+    click.echo(f"exported {_count(info['people'], 'person', 'people')} "
+               f"({_count(info['embeddings'], 'embedding')}) to {file}")
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_gallery_option
+@click.option("--skip", "on_duplicate", flag_value="skip",
+              help="Keep people already enrolled; ignore them in FILE.")
+@click.option("--replace", "on_duplicate", flag_value="replace",
+              help="Replace people already enrolled by those in FILE.")
+@click.option("--append", "on_duplicate", flag_value="append",
+              help="Add FILE's embeddings to people already enrolled.")
+def import_(file, gallery_path, on_duplicate):
+    """Add everyone in FILE (made by export), all or nothing.
+
+    A name that is already enrolled stops the import unless --skip, --replace or
+    --append says what to do. FILE must come from the same model as the gallery
+    (or the gallery must be empty): otherwise re-embed one of them first.
+    """
+    exported = archive.read(file)  # a bad file is refused before a gallery is created
+    with _open(gallery_path, create=True) as g:
+        result = g.import_(exported, on_duplicate=on_duplicate or "refuse")
+    click.echo(", ".join(f"{len(names)} {what}" for what, names in result.items())
+               + f" from {file}")
+
+
+@cli.command()
+@_gallery_option
+@_json_option
+@click.pass_context
+def check(ctx, gallery_path, as_json):
+    """Check the file's integrity and its embeddings.
+
+    Runs SQLite's integrity check, then checks that every embedding is made by one
+    model, has the same size and unit length, and has its face crop. Exit status 1
+    when anything is wrong.
+    """
+    with _open(gallery_path) as g:
+        problems, people, models = g.check(), g.people(), g.models()
+        path = g.path
+    report = {"gallery": str(path), "ok": not problems, "problems": problems,
+              "people": len(people), "embeddings": sum(len(p.enrolments) for p in people),
+              "models": models}
+    if as_json:
+        _echo_json(report)
+    else:
+        for problem in problems:
+            click.echo(problem)
+        verdict = "ok" if not problems else _count(len(problems), "problem")
+        click.echo(f"{path}: {verdict} ({_count(report['people'], 'person', 'people')}, "
+                   f"{_count(report['embeddings'], 'embedding')})")
+    if problems:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option("--bundle", required=True,
+              help="The bundle (folder, or name of a bundle that ships) whose model "
+                   "makes the new embeddings.")
+@click.option("--threads", type=int, default=None, help="Interpreter threads.")
+@_gallery_option
+def reembed(bundle, threads, gallery_path):
+    """Re-make every embedding from its face crop with BUNDLE's model.
+
+    Needed after switching to a new bundle: a gallery holds one model's embeddings.
+    All embeddings change in one transaction, or none do.
+    """
+    try:
+        from edge.bundle import load_embedder
+    except ImportError as exc:
+        raise click.ClickException(f"cannot load bundles: the edge runtime is missing "
+                                   f"({exc})") from None
+    try:
+        embedder = load_embedder(bundle, threads)
+    except Exception as exc:  # a bad bundle is a user error: one line, no traceback
+        raise click.ClickException(f"cannot load bundle {bundle}: {exc}") from None
+    with _open(gallery_path) as g:
+        if not sys.stderr.isatty():
+            n = g.reembed(embedder)
+        else:
+            total = sum(e.model_sha256 != embedder.sha256
+                        for p in g.people() for e in p.enrolments)
+            with click.progressbar(length=total, label="re-embedding", file=sys.stderr) as bar:
+                n = g.reembed(embedder, progress=lambda done, _: bar.update(done - bar.pos))
+    click.echo(f"re-embedded {_count(n, 'embedding')} with model {short(embedder.sha256)}")
+
+
+def main() -> None:
+    cli(prog_name="edge-gallery")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Who is this face? Nearest enrolled person by Euclidean distance, in one matrix product.
+
+Embeddings are L2-normalised, so for unit vectors ``d^2 = 2 - 2 a.b``: the similarity
+of a face to every stored embedding is one product with the gallery matrix. A person's
+distance is that of their nearest embedding. The matcher notices enrolments made by
+other processes (``PRAGMA data_version``, checked before every match) and reloads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GalleryError, ModelMismatch
+from .store import Gallery
+from .values import check_sha256, short
+
+
+@dataclass(frozen=True)
+class Match:
+    """The nearest person, or ``name=None`` (unknown) when farther than the threshold.
+
+    ``distance`` is the nearest person's distance, ``margin`` the second nearest
+    person's distance minus it (None with fewer than two people), ``candidates`` the
+    top-k (name, distance) pairs, nearest first, whether known or not.
+    """
+    name: str | None
+    distance: float | None
+    margin: float | None
+    candidates: tuple[tuple[str, float], ...]
+
+    @property
+    def known(self) -> bool:
+        return self.name is not None
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "known": self.known, "distance": self.distance,
+                "margin": self.margin,
+                "candidates": [{"name": n, "distance": d} for n, d in self.candidates]}
+
+
+UNKNOWN = Match(None, None, None, ())
+
+
+class Matcher:
+    """Matches embeddings of one model against the gallery at ``gallery``.
+
+    ``gallery`` is a path or a Gallery (the matcher opens its own connection either
+    way). ``threshold`` is the bundle's calibrated distance: farther is unknown.
+    """
+
+    def __init__(self, gallery: str | Path | Gallery | None, model_sha256: str,
+                 threshold: float, top_k: int = 3):
+        path = gallery.path if isinstance(gallery, Gallery) else gallery
+        self.model_sha256 = check_sha256(model_sha256)
+        self.threshold = float(threshold)
+        self.top_k = max(1, int(top_k))
+        self._gallery = Gallery(path)
+        self._version = None
+        try:
+            self.refresh()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._gallery.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def people(self) -> int:
+        return len(self._names)
+
+    @property
+    def size(self) -> int:
+        """How many embeddings are loaded."""
+        return len(self._matrix)
+
+    def refresh(self) -> bool:
+        """Reload if another process changed the gallery; True when it did."""
+        version = self._gallery.data_version()
+        if version == self._version:
+            return False
+        with self._gallery.snapshot():
+            models = self._gallery.models()
+            if models and models != [self.model_sha256]:
+                raise ModelMismatch(
+                    f"the gallery's embeddings were made by model {short(models[0])}, but "
+                    f"this bundle's model is {short(self.model_sha256)}: run "
+                    "edge-gallery reembed --bundle <this bundle>")
+            rows, matrix = self._gallery.embeddings(self.model_sha256)
+        starts = [i for i in range(len(rows)) if i == 0 or rows[i] != rows[i - 1]]
+        self._names = [rows[i] for i in starts]
+        self._starts = np.array(starts) if len(starts) < len(rows) else None
+        self._matrix = matrix
+        self._version = version
+        return True
+
+    def match(self, embedding) -> Match:
+        """The Match of one embedding."""
+        return self.match_many(np.asarray(embedding, dtype=np.float32)[None, :])[0]
+
+    def match_many(self, embeddings) -> list[Match]:
+        """The Match of each row of an (M, D) array of embeddings."""
+        self.refresh()
+        q = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+        if not self._names:
+            return [UNKNOWN] * len(q)
+        if q.ndim != 2 or q.shape[1] != self._matrix.shape[1]:
+            raise GalleryError(f"embeddings of shape {q.shape} do not fit a gallery of "
+                               f"{self._matrix.shape[1]}-value embeddings")
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        sims = q @ self._matrix.T                     # (M, N) cosine similarities
+        if self._starts is not None:                  # best embedding of each person
+            sims = np.maximum.reduceat(sims, self._starts, axis=1)
+        n = sims.shape[1]
+        k = min(max(self.top_k, 2), n)                # two at least, for the margin
+        if k < n:
+            idx = np.argpartition(sims, n - k, axis=1)[:, n - k:]  # the k most alike
+        else:
+            idx = np.broadcast_to(np.arange(n), sims.shape)
+        top = np.take_along_axis(sims, idx, axis=1)
+        order = np.argsort(-top, axis=1, kind="stable")
+        idx, top = np.take_along_axis(idx, order, 1), np.take_along_axis(top, order, 1)
+        dist = np.sqrt(np.clip(2.0 - 2.0 * top.astype(np.float64), 0.0, None))
+        return [self._result(i, d) for i, d in zip(idx, dist)]
+
+    def _result(self, idx: np.ndarray, dist: np.ndarray) -> Match:
+        best = float(dist[0])
+        name = self._names[idx[0]] if best <= self.threshold else None
+        margin = float(dist[1] - dist[0]) if len(dist) > 1 else None
+        candidates = tuple((self._names[i], float(d))
+                           for i, d in zip(idx[:self.top_k], dist[:self.top_k]))
+        return Match(name, best, margin, candidates)

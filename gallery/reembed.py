@@ -1,0 +1,71 @@
+"""``Gallery.reembed``: re-make every embedding from its thumbnail with a new model.
+
+The faces are embedded outside the write lock, so enrolment is not held up; then one
+transaction embeds whatever was enrolled meanwhile and rewrites every row. A failing
+embedder leaves the gallery exactly as it was.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import png
+from .errors import GalleryError
+from .values import check_sha256
+
+
+def _stale(gallery, model: str, skip=()) -> list[tuple[int, bytes]]:
+    rows = gallery._conn.execute(
+        "SELECT e.id, t.png FROM embeddings e LEFT JOIN thumbnails t ON t.embedding = e.id"
+        " WHERE e.model_sha256 != ? ORDER BY e.id", (model,)).fetchall()
+    missing = [eid for eid, data in rows if data is None]
+    if missing:
+        raise GalleryError(f"cannot re-embed: enrolment {missing[0]} has no thumbnail "
+                           f"({len(missing)} without); enrol those people again")
+    return [(eid, data) for eid, data in rows if eid not in skip]
+
+
+def _embed(embedder, rows, batch_size: int, progress=None, done: int = 0, total: int = 0):
+    vectors = {}
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        faces = [png.decode(data) for _, data in chunk]
+        try:
+            out = np.asarray(embedder.embed(faces), dtype=np.float32)
+        except Exception as exc:  # whatever the model objects to, say it in one line
+            raise GalleryError(f"the embedder cannot take the stored faces "
+                               f"({type(exc).__name__}: {exc})") from None
+        if out.ndim != 2 or out.shape[0] != len(faces) or out.shape[1] == 0:
+            raise GalleryError(f"the embedder returned shape {out.shape} "
+                               f"for {len(faces)} faces")
+        norms = np.linalg.norm(out.astype(np.float64), axis=1, keepdims=True)
+        if not np.isfinite(out).all() or (norms == 0).any():
+            raise GalleryError("the embedder returned a zero or non-finite embedding")
+        unit = (out / norms).astype(np.float32)
+        vectors.update(zip((eid for eid, _ in chunk), unit))
+        if progress:
+            progress(done + len(vectors), total)
+    return vectors
+
+
+def reembed(gallery, embedder, *, batch_size: int = 32, progress=None) -> int:
+    """Rewrite every embedding not made by ``embedder.sha256``; returns how many."""
+    model = check_sha256(getattr(embedder, "sha256", ""))
+    with gallery.snapshot():
+        rows = _stale(gallery, model)
+    vectors = _embed(embedder, rows, batch_size, progress, 0, len(rows))
+    with gallery.batch():
+        late = _stale(gallery, model, skip=vectors)  # enrolled while we worked
+        vectors.update(_embed(embedder, late, batch_size))
+        dims = {v.size for v in vectors.values()}
+        if len(dims) > 1:
+            raise GalleryError(f"the embedder returned embeddings of sizes {sorted(dims)}")
+        changed = 0
+        for eid, vector in vectors.items():
+            changed += gallery._conn.execute(
+                "UPDATE embeddings SET vector = ?, dim = ?, model_sha256 = ? WHERE id = ?",
+                (vector.astype("<f4").tobytes(), int(vector.size), model, eid)).rowcount
+        stale = gallery._conn.execute("SELECT count(*) FROM embeddings WHERE "
+                                      "model_sha256 != ?", (model,)).fetchone()[0]
+        if stale:  # cannot happen under the write lock; refuse rather than mix models
+            raise GalleryError(f"{stale} embeddings were not re-embedded; nothing changed")
+    return changed

@@ -1,0 +1,107 @@
+"""Opening the SQLite file: connection settings, schema and its migrations.
+
+The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a gallery
+from version ``i`` to ``i + 1``; all pending steps run in one transaction, so a gallery
+is never left half migrated. A file newer than the code is refused, never touched.
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .errors import CorruptFile, GalleryError, SchemaTooNew
+
+BUSY_TIMEOUT_S = 10.0
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    conn.execute("""CREATE TABLE people (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created TEXT NOT NULL)""")
+    conn.execute("""CREATE TABLE embeddings (
+        id INTEGER PRIMARY KEY,
+        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        vector BLOB NOT NULL,              -- little-endian float32, L2-normalised
+        dim INTEGER NOT NULL CHECK (dim > 0 AND length(vector) = 4 * dim),
+        model_sha256 TEXT NOT NULL,
+        source TEXT NOT NULL DEFAULT '',
+        quality REAL,
+        created TEXT NOT NULL)""")
+    conn.execute("CREATE INDEX embeddings_person ON embeddings(person)")
+    conn.execute("CREATE INDEX embeddings_model ON embeddings(model_sha256)")
+    conn.execute("""CREATE TABLE thumbnails (
+        embedding INTEGER PRIMARY KEY REFERENCES embeddings(id) ON DELETE CASCADE,
+        png BLOB NOT NULL)""")
+
+
+MIGRATIONS = [_create_v1]
+VERSION = len(MIGRATIONS)
+
+
+def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
+    """A connection to the gallery at ``path``, WAL mode, migrated to ``VERSION``."""
+    path = Path(path)
+    if not path.exists():
+        if not create:
+            raise GalleryError(f"no gallery at {path} (enrol someone with edge-enroll, "
+                               "or pass --gallery PATH)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif path.is_dir():
+        raise GalleryError(f"{path} is a folder, not a gallery file")
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.text_factory = _text
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")  # an enrolment survives power loss
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn, path)
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # garbled schema text
+        conn.close()
+        raise CorruptFile(f"{path} is not a readable gallery ({exc})") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorruptFile("the gallery holds text that is not UTF-8: the file is damaged; "
+                          "run edge-gallery check") from None
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema up to ``VERSION`` in one transaction, or refuse a newer file."""
+    if _version(conn, path) == VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")  # re-read under the write lock: others may migrate
+    try:
+        version = _version(conn, path)
+        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise CorruptFile(f"{path} is a SQLite file but not a siamese-edge gallery")
+        for step in MIGRATIONS[version:]:
+            step(conn)
+        conn.execute(f"PRAGMA user_version = {VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite has not already undone it."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _version(conn: sqlite3.Connection, path: Path) -> int:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > VERSION:
+        raise SchemaTooNew(f"{path} has gallery schema version {version}, but this "
+                           f"siamese-edge reads up to version {VERSION}: upgrade siamese-edge")
+    return version

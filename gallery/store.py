@@ -1,0 +1,307 @@
+"""The gallery file: people, their embeddings and face thumbnails in one SQLite file.
+
+One model at a time: every stored embedding was made by the same model (its sha256)
+and has the same size. Enrolling with another model is refused until the gallery is
+re-embedded (``Gallery.reembed``), so matching never compares across models.
+Vectors are stored L2-normalised as little-endian float32. Thumbnails are the aligned
+face crops as PNG (see ``gallery.png``), kept so the gallery can be re-embedded.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import schema
+from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, ModelMismatch,
+                     UnknownPerson)
+from .names import clean_name
+from .values import check_sha256, now, short, thumbnail_png, unit_vector
+
+
+def default_path() -> Path:
+    """``gallery.db`` in the user's data folder (``~/.local/share/siamese-edge`` on Linux)."""
+    import platformdirs
+    return Path(platformdirs.user_data_dir("siamese-edge")) / "gallery.db"
+
+
+def _reads(method):
+    """Report a damaged file as one CorruptFile, whatever broke on reading it."""
+    @functools.wraps(method)
+    def read(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError:  # busy, locked, read-only: not damage
+            raise
+        except (sqlite3.DatabaseError, TypeError, ValueError, KeyError) as exc:
+            raise CorruptFile(f"{self.path} looks damaged ({type(exc).__name__}: {exc}); "
+                              "run edge-gallery check") from None
+    return read
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    id: int
+    dim: int
+    model_sha256: str
+    source: str
+    quality: float | None
+    created: str
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    created: str
+    enrolments: tuple[Enrolment, ...]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Gallery:
+    """A gallery file, opened (and created, unless ``create=False``) at ``path``.
+
+    Every write is one transaction; ``with gallery.batch():`` groups several.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, create: bool = True):
+        self.path = Path(path) if path is not None else default_path()
+        self._conn = schema.connect(self.path, create=create)
+        self._depth = 0
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self):
+        """Group the writes inside into one transaction: all of them or none."""
+        conn, depth = self._conn, self._depth
+        conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT s{depth}")
+        self._depth += 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = depth
+            if depth == 0:
+                schema.rollback(conn)
+            elif conn.in_transaction:
+                conn.execute(f"ROLLBACK TO s{depth}")
+                conn.execute(f"RELEASE s{depth}")
+            raise
+        self._depth = depth
+        try:
+            conn.execute("COMMIT" if depth == 0 else f"RELEASE s{depth}")
+        except BaseException:
+            if depth == 0:
+                schema.rollback(conn)
+            raise
+
+    @contextmanager
+    def snapshot(self):
+        """Read inside one consistent view of the file (no writer blocks it)."""
+        if self._depth:
+            yield self
+            return
+        self._conn.execute("BEGIN")
+        self._depth = 1
+        try:
+            yield self
+        finally:
+            self._depth = 0
+            schema.rollback(self._conn)
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits a change."""
+        return self._conn.execute("PRAGMA data_version").fetchone()[0]
+
+    # -- writes -------------------------------------------------------------------------
+
+    def enrol(self, name: str, embedding, model_sha256: str, thumbnail, *,
+              source: str = "", quality: float | None = None, append: bool = False) -> int:
+        """Store one enrolment; returns its id.
+
+        ``thumbnail`` is the aligned face crop the embedding was made from: a uint8
+        grey (HxW) or BGR (HxWx3) array, or PNG bytes. A name already enrolled is
+        refused unless ``append`` (which adds another embedding to that person).
+        """
+        name = clean_name(name)
+        vector = unit_vector(embedding)
+        model = check_sha256(model_sha256)
+        data = thumbnail_png(thumbnail)
+        quality = None if quality is None else float(quality)
+        with self.batch():
+            return self._add(name, vector, model, data, str(source), quality, append=append)
+
+    def _add(self, name, vector, model, png_bytes, source, quality, *, append,
+             created=None, person_created=None) -> int:
+        """Insert one enrolment; the caller holds a transaction and cleaned the inputs."""
+        self._require_model(model, vector.size)
+        conn = self._conn
+        row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            pid = conn.execute("INSERT INTO people (name, created) VALUES (?, ?)",
+                               (name, person_created or now())).lastrowid
+        elif append:
+            pid = row[0]
+        else:
+            raise DuplicatePerson(f"{name!r} is already enrolled: append another "
+                                  "embedding, or choose another name")
+        eid = conn.execute(
+            "INSERT INTO embeddings (person, vector, dim, model_sha256, source, quality,"
+            " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (pid, vector.astype("<f4").tobytes(), int(vector.size), model, source,
+             quality, created or now())).lastrowid
+        conn.execute("INSERT INTO thumbnails (embedding, png) VALUES (?, ?)", (eid, png_bytes))
+        return eid
+
+    def _require_model(self, model: str, dim: int) -> None:
+        row = self._conn.execute("SELECT model_sha256, dim FROM embeddings LIMIT 1").fetchone()
+        if row is None:
+            return
+        if row[0] != model:
+            raise ModelMismatch(
+                f"this gallery holds embeddings made by model {short(row[0])}, not "
+                f"{short(model)}: re-embed it first with edge-gallery reembed --bundle NEW")
+        if row[1] != dim:
+            raise GalleryError(f"this gallery's embeddings have {row[1]} values, "
+                               f"this one has {dim}")
+
+    def remove(self, name: str) -> int:
+        """Forget ``name`` and all their embeddings; returns how many embeddings went."""
+        with self.batch():
+            pid = self._person_id(name)
+            n = self._conn.execute("SELECT count(*) FROM embeddings WHERE person = ?",
+                                   (pid,)).fetchone()[0]
+            self._conn.execute("DELETE FROM people WHERE id = ?", (pid,))
+        return n
+
+    def rename(self, old: str, new: str) -> str:
+        """Give ``old`` the name ``new``; returns the stored (cleaned) new name."""
+        new = clean_name(new)
+        with self.batch():
+            pid = self._person_id(old)
+            other = self._conn.execute("SELECT id FROM people WHERE name = ?",
+                                       (new,)).fetchone()
+            if other is not None and other[0] != pid:
+                raise DuplicatePerson(f"{new!r} is already enrolled; remove them first "
+                                      "or choose another name")
+            self._conn.execute("UPDATE people SET name = ? WHERE id = ?", (new, pid))
+        return new
+
+    def reembed(self, embedder, *, batch_size: int = 32, progress=None) -> int:
+        """Re-make every embedding with ``embedder`` from its thumbnail, in one transaction.
+
+        ``embedder`` has ``sha256`` (str) and ``embed(faces) -> (N, D) float32`` taking a
+        list of uint8 face images. ``progress(done, total)`` is called after each batch.
+        Returns how many embeddings changed.
+        """
+        from .reembed import reembed
+        return reembed(self, embedder, batch_size=batch_size, progress=progress)
+
+    @_reads
+    def export(self, path: str | Path) -> dict:
+        """Write everything to a portable, checksummed file; returns what it holds."""
+        from .archive import export
+        return export(self, path)
+
+    def import_(self, source, on_duplicate: str = "refuse") -> dict:
+        """Add everyone in an export file (or its ``archive.read``), in one transaction.
+
+        ``on_duplicate`` is "refuse", "skip", "replace" or "append"; see ``archive.import_``.
+        """
+        from .archive import import_
+        return import_(self, source, on_duplicate=on_duplicate)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _person_id(self, name: str) -> int:
+        try:
+            name = clean_name(name)
+        except InvalidName:
+            raise UnknownPerson(f"no one named {name!r} in {self.path}") from None
+        row = self._conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            names = [r[0] for r in self._conn.execute("SELECT name FROM people")]
+            close = difflib.get_close_matches(name, names, n=1) or \
+                [n for n in names if name.casefold() in n.casefold()][:1]
+            hint = f" (did you mean {close[0]!r}?)" if close else " (see edge-gallery list)"
+            raise UnknownPerson(f"no one named {name!r} in {self.path}{hint}")
+        return row[0]
+
+    @_reads
+    def people(self) -> list[Person]:
+        """Everyone enrolled, by name, each with their enrolments (no vectors)."""
+        rows = self._conn.execute(
+            "SELECT p.name, p.created, e.id, e.dim, e.model_sha256, e.source, e.quality,"
+            " e.created FROM people p LEFT JOIN embeddings e ON e.person = p.id"
+            " ORDER BY p.name, e.id").fetchall()
+        people: dict[str, tuple[str, list]] = {}
+        for name, created, *enrolment in rows:
+            entry = people.setdefault(name, (created, []))
+            if enrolment[0] is not None:
+                entry[1].append(Enrolment(*enrolment))
+        return [Person(n, c, tuple(e)) for n, (c, e) in people.items()]
+
+    @_reads
+    def person(self, name: str) -> Person:
+        """One person and their enrolments; UnknownPerson if no one has that name."""
+        pid = self._person_id(name)
+        name, created = self._conn.execute("SELECT name, created FROM people WHERE id = ?",
+                                           (pid,)).fetchone()
+        rows = self._conn.execute(
+            "SELECT id, dim, model_sha256, source, quality, created FROM embeddings"
+            " WHERE person = ? ORDER BY id", (pid,)).fetchall()
+        return Person(name, created, tuple(Enrolment(*r) for r in rows))
+
+    @_reads
+    def thumbnail(self, enrolment_id: int) -> bytes:
+        """The PNG bytes of one enrolment's face crop (``png.decode`` makes an array)."""
+        row = self._conn.execute("SELECT png FROM thumbnails WHERE embedding = ?",
+                                 (int(enrolment_id),)).fetchone()
+        if row is None:
+            raise GalleryError(f"no thumbnail for enrolment {enrolment_id}")
+        return row[0]
+
+    @_reads
+    def models(self) -> list[str]:
+        """The sha256 of each model whose embeddings are stored (one, or none)."""
+        return [r[0] for r in self._conn.execute(
+            "SELECT DISTINCT model_sha256 FROM embeddings ORDER BY model_sha256")]
+
+    @_reads
+    def embeddings(self, model_sha256: str) -> tuple[list[str], np.ndarray]:
+        """(name of each row, float32 matrix N x D) of this model's embeddings.
+
+        Rows are grouped by person, so one person's rows are next to each other.
+        """
+        rows = self._conn.execute(
+            "SELECT p.name, e.vector, e.dim FROM embeddings e JOIN people p"
+            " ON p.id = e.person WHERE e.model_sha256 = ? ORDER BY e.person, e.id",
+            (check_sha256(model_sha256),)).fetchall()
+        if not rows:
+            return [], np.zeros((0, 0), np.float32)
+        dims = {r[2] for r in rows}
+        if len(dims) != 1:
+            raise GalleryError(f"{self.path} mixes embedding sizes {sorted(dims)}: "
+                               "run edge-gallery check")
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
+        return [r[0] for r in rows], matrix.reshape(len(rows), dims.pop()).astype(np.float32)
+
+    def check(self) -> list[str]:
+        """Everything wrong with the file, one line each; empty when all is well."""
+        from .check import check
+        return check(self)
