@@ -57,8 +57,7 @@ def _invariants(conn) -> list[str]:
             problems.append(f"enrolment {eid}: vector is not finite and of unit length")
     for eid, data in conn.execute("SELECT embedding, png FROM thumbnails"):
         try:
-            for _ in png.chunks(bytes(data)):
-                pass
+            png.decode(bytes(data))
         except (GalleryError, TypeError) as exc:
             problems.append(f"enrolment {eid}: {exc}")
     return problems

@@ -222,37 +222,10 @@ def test_check_finds_broken_invariants(gallery):
 
 # -- thumbnails ---------------------------------------------------------------------------
 
-def _png_with_filter(image, kind):
-    """A PNG whose rows all use one filter type (a reference encoder for the decoder)."""
-    h, w = image.shape[:2]
-    n = 1 if image.ndim == 2 else 3
-    rows = (image if n == 1 else image[:, :, ::-1]).reshape(h, -1).astype(int)
-    raw = bytearray()
-    for y in range(h):
-        raw.append(kind)
-        for x in range(w * n):
-            a = rows[y, x - n] if x >= n else 0
-            b = rows[y - 1, x] if y else 0
-            c = rows[y - 1, x - n] if y and x >= n else 0
-            p = a + b - c
-            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-            pred = [0, a, b, (a + b) // 2,
-                    a if pa <= pb and pa <= pc else (b if pb <= pc else c)][kind]
-            raw.append((rows[y, x] - pred) % 256)
-
-    def chunk(k, d):
-        return struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))
-    header = struct.pack(">IIBBBBB", w, h, 8, 0 if n == 1 else 2, 0, 0, 0)
-    return (png.SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(raw)))
-            + chunk(b"IEND", b""))
-
-
 @pytest.mark.parametrize("shape", [(7, 5), (6, 9, 3)])
-def test_png_round_trip_and_every_filter(shape):
+def test_png_round_trip(shape):
     image = face(3, shape)
     assert np.array_equal(png.decode(png.encode(image)), image)
-    for kind in range(5):
-        assert np.array_equal(png.decode(_png_with_filter(image, kind)), image), kind
 
 
 def test_png_opens_elsewhere_with_right_colours():
