@@ -18,4 +18,4 @@ test: install
 	$(PY) -m pytest -q
 
 demo: install
-	$(PY) -m train.demo --data $(DATA) --out $(RUN)
+	$(PY) -m train.demo --data $(DATA) --out $(RUN) $(if $(PEOPLE),--people $(PEOPLE))

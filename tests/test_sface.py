@@ -1,27 +1,26 @@
 """The Keras port of SFace computes what the ONNX model it came from computes."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-mtcnn = pytest.importorskip("mtcnn")
-import cv2  # noqa: E402
+pytest.importorskip("mtcnn")
 import keras  # noqa: E402
 import onnx  # noqa: E402
 
-from edge.align import align_face, normalise  # noqa: E402
+from edge.align import normalise  # noqa: E402
+from edge.images import read_image  # noqa: E402
+from tests.conftest import need_data  # noqa: E402
 from train import sface  # noqa: E402
+from train.mtcnn_faces import MtcnnFaces  # noqa: E402
+from train.prepare import Settings, crop_face  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Real faces: grey ORL and celebrity crops, and Yale B under hard light.
 FACES = ["orl/s1/1.pgm", "orl/s7/4.pgm", "orl/s23/9.pgm", "orl/s35/2.pgm",
          "celebs/iu/iu-010.jpg", "celebs/kim_hyesoo/kim_hyesoo-012.jpg",
          "yaleb/yaleB02/yaleB02_P00A+000E+00.png", "yaleb/yaleB11/yaleB11_P00A+025E+00.png"]
-KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 
 
 @pytest.fixture(scope="module")
@@ -34,21 +33,11 @@ def onnx_path():
 
 @pytest.fixture(scope="module")
 def faces():
-    """The FACES, aligned to 112x112 RGB with MTCNN's five landmarks."""
-    if not DATA.is_dir():
-        pytest.skip(f"real data not found at {DATA}")
-    detector = mtcnn.MTCNN()
-    aligned = []
-    for name in FACES:
-        rgb = cv2.cvtColor(cv2.imread(str(DATA / name), cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2RGB)
-        pad = max(rgb.shape[:2]) // 4   # tight crops: MTCNN finds a face more easily with a margin
-        found = detector.detect_faces(cv2.copyMakeBorder(rgb, pad, pad, pad, pad,
-                                                         cv2.BORDER_CONSTANT))
-        assert found, f"MTCNN found no face in {name}"
-        points = found[0]["keypoints"]
-        landmarks = np.array([points[k] for k in KEYPOINTS], dtype=np.float64) - pad
-        aligned.append(align_face(rgb, landmarks, sface.INPUT_SIZE))
-    return np.stack(aligned)
+    """The FACES as the project prepares them: MTCNN's five landmarks, edge.align, 112 RGB."""
+    finder = MtcnnFaces()
+    settings = Settings(size=sface.INPUT_SIZE, colour="rgb")   # no face: FaceError, test fails
+    return np.stack([crop_face(read_image(need_data(name)), finder, settings)[0]
+                     for name in FACES])
 
 
 def onnx_embeddings(path, faces):
@@ -117,7 +106,7 @@ def test_bad_file_fails_with_one_clear_line(onnx_path, tmp_path, damage):
         bad.write_bytes(data[: len(data) // 2])
         expected = "not a readable ONNX model"
     elif damage == "not_onnx":
-        bad.write_bytes((DATA / FACES[0]).read_bytes() if DATA.is_dir() else b"P5 not a model\n")
+        bad.write_bytes(b"P5\n92 112\n255\n" + bytes(92 * 112))   # a grey PGM image
         expected = "not a readable ONNX model"
     else:
         other = sorted(p for p in onnx_path.parent.glob("*.onnx") if "sface" not in p.name)
