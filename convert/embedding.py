@@ -12,6 +12,23 @@ import numpy as np
 VARIANTS = ("fp32", "fp16", "dynamic", "int8")
 
 
+SHAPE_ONLY = ("Flatten", "Reshape", "UnitNormalization")
+
+
+def device_branch(branch):
+    """The branch without its trailing Flatten / UnitNormalization layers: the device
+    flattens and L2-normalises in numpy, and the model keeps a dynamic batch with no
+    SHAPE / PACK arithmetic (which would split XNNPACK's graph)."""
+    import keras
+
+    out = branch.output
+    layer = branch.layers[-1]
+    while type(layer).__name__ in SHAPE_ONLY:
+        out = layer.input
+        layer = out._keras_history.operation
+    return branch if out is branch.output else keras.Model(branch.inputs, out, name=branch.name)
+
+
 def _frozen_function(branch):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
@@ -31,7 +48,7 @@ def to_tflite(branch, variant: str, representative: np.ndarray | None = None) ->
 
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r} (known: {', '.join(VARIANTS)})")
-    frozen = _frozen_function(branch)
+    frozen = _frozen_function(device_branch(branch))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     if variant == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

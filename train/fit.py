@@ -115,7 +115,13 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2) -
                                                           patience=cfg.patience,
                                                           restore_best_weights=True))
     started = time.time()
-    history = model.fit(data, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
+    if cfg.epochs > 0:
+        history = model.fit(data, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose).history
+    else:  # keep the network as initialised (a pretrained start, measured as it is)
+        history = {"loss": []}
+        if val is not None:
+            ValidationScore(branch, val, cfg.seed).on_epoch_end(0, logs := {})
+            history.update({k: [v] for k, v in logs.items()})
     seconds = time.time() - started
     branch.save(out / MODEL_FILE)
     summary = {
@@ -128,14 +134,14 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2) -
         "multiply_adds": multiply_adds(branch),
         "train": {"people": len(train.names), "images": len(train)},
         "validation": None if val is None else {"people": len(val.names), "images": len(val)},
-        "epochs_run": len(history.history["loss"]),
+        "epochs_run": len(history["loss"]),
         "seconds": round(seconds, 1),
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+        "history": {k: [float(v) for v in vals] for k, vals in history.items()},
     }
     if val is not None:
-        best = int(np.argmax(history.history["val_auc"]))
-        summary["best_epoch"] = best + 1
-        summary["best_val_auc"] = float(history.history["val_auc"][best])
+        best = int(np.argmax(history["val_auc"]))
+        summary["best_epoch"] = best + 1 if cfg.epochs else 0
+        summary["best_val_auc"] = float(history["val_auc"][best])
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -46,7 +46,8 @@ def _conv(x, filters, name, stride=1):
 def build_edge(size=64, channels=1, dim=128, widths=(16, 32, 64, 128)):
     """Four stages of 3x3 conv-BN-ReLU (one, then two per stage) each halving the size,
     then a global depthwise convolution over the last map (keeps where features are,
-    unlike average pooling), and a linear projection to the embedding.
+    unlike average pooling), and a linear projection to the embedding (a 1x1
+    convolution, so the exported model has no shape arithmetic for a dynamic batch).
     Only ops LiteRT quantises fully: conv, depthwise conv, BN (folded), ReLU, dense.
     """
     x = inputs = keras.Input((size, size, channels), name="face")
@@ -57,10 +58,10 @@ def build_edge(size=64, channels=1, dim=128, widths=(16, 32, 64, 128)):
         x = layers.MaxPooling2D(name=f"s{stage}_pool")(x)
     x = layers.DepthwiseConv2D(x.shape[1], use_bias=False, name="gdc")(x)
     x = layers.BatchNormalization(name="gdc_bn")(x)
-    x = layers.Flatten(name="flat")(x)
     x = layers.Dropout(0.2, name="drop")(x)
-    x = layers.Dense(dim, use_bias=False, name="project")(x)
+    x = layers.Conv2D(dim, 1, use_bias=False, name="project")(x)   # dense on the 1x1 map
     x = layers.BatchNormalization(name="embedding")(x)
+    x = layers.Flatten(name="flat")(x)   # dropped on export: the device flattens
     return keras.Model(inputs, x, name="edge")
 
 

@@ -235,13 +235,15 @@ def build_sface(onnx_path=None, prelu_as_depthwise: bool = True) -> keras.Model:
         x = _conv_unit(x, w, f"conv_{k}", False, 1, 1, prelu_as_depthwise)
     x = _batch_norm(x, w, "bn1", HEAD_BN_EPS)
     x = keras.layers.Dropout(0.4, name="dropout")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    dense = keras.layers.Dense(EMBEDDING_SIZE, name="pre_fc1")
+    # The dense layer over the flattened 7x7x1024 map, written as a 7x7 valid
+    # convolution (the same sums), so the exported model needs no shape arithmetic for
+    # a dynamic batch. ONNX flattens (C, H, W): its rows become (kh, kw, C, out).
+    dense = keras.layers.Conv2D(EMBEDDING_SIZE, 7, padding="valid", name="pre_fc1")
     x = dense(x)
-    # ONNX flattens (C, H, W); Keras flattens (H, W, C): reorder the dense layer's rows.
     kernel = w["pre_fc1_weight"].reshape(EMBEDDING_SIZE, 1024, 7, 7).transpose(2, 3, 1, 0)
-    dense.set_weights([kernel.reshape(-1, EMBEDDING_SIZE), w["pre_fc1_bias"]])
+    dense.set_weights([kernel, w["pre_fc1_bias"]])
     x = _batch_norm(x, w, "fc1", HEAD_BN_EPS)
+    x = keras.layers.Flatten(name="flatten")(x)
     outputs = keras.layers.UnitNormalization(name="l2_normalize")(x)
     return keras.Model(inputs, outputs, name="sface")
 
@@ -249,7 +251,7 @@ def build_sface(onnx_path=None, prelu_as_depthwise: bool = True) -> keras.Model:
 def freezable_blocks(model: keras.Model) -> dict[str, list]:
     """The model's layers grouped by block, input to output: ``conv_1`` .. ``conv_14``, ``head``.
 
-    ``head`` is bn1, dropout, flatten, pre_fc1, fc1 and l2_normalize. The constant
+    ``head`` is bn1, dropout, pre_fc1, fc1, flatten and l2_normalize. The constant
     ``*_relu_pos`` / ``*_relu_neg`` layers of the depthwise PReLU are left out: they
     must stay frozen.
     To fine-tune only the last block and the head::
