@@ -1,0 +1,119 @@
+"""Measurements for ``edge-bench``: on the device, no TensorFlow.
+
+Every latency is stated with its warm-up and runs, as min / mean / p50 / p95 / p99 in
+milliseconds (after LiteRT's ``benchmark_model``). Each embedding variant is measured in
+its own child process, so its load time and peak resident memory are its own.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def stats(ms) -> dict:
+    a = np.asarray(ms, dtype=np.float64)
+    return {"runs": int(a.size), "min": float(a.min()), "mean": float(a.mean()),
+            "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
+            "p99": float(np.percentile(a, 99))}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from edge.litert import RUNTIME
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "interpreter": RUNTIME, "date": time.strftime("%Y-%m-%d")}
+
+
+def _time(fn, warmup: int, runs: int) -> dict:
+    for _ in range(warmup):
+        fn()
+    ms = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        ms.append((time.perf_counter() - t) * 1000)
+    return {"warmup": warmup, **stats(ms)}
+
+
+def _embed_child(path, threads, warmup, runs, queue):
+    from edge.embed import Embedder
+
+    t = time.perf_counter()
+    emb = Embedder(path, threads=threads)
+    load_ms = (time.perf_counter() - t) * 1000
+    face = np.random.default_rng(0).integers(0, 256, (emb.size, emb.size) if emb.channels == 1
+                                             else (emb.size, emb.size, 3), dtype=np.uint8)
+    result = _time(lambda: emb.embed(face), warmup, runs)
+    result["load_ms"] = load_ms
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(result)
+
+
+def embedding_latency(path, threads: int, warmup: int = 20, runs: int = 200) -> dict:
+    """Per-face latency of one model file, in a fresh child process."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_embed_child, args=(str(path), threads, warmup, runs, queue))
+    proc.start()
+    result = queue.get(timeout=600)
+    proc.join()
+    return {"threads": threads, "bytes": Path(path).stat().st_size, **result}
+
+
+def scene(size, faces: list, rng) -> np.ndarray:
+    """A frame of this size with these face photos pasted in (or none)."""
+    from edge.clips import background
+
+    w, h = size
+    frame = background(size, rng)
+    for i, face in enumerate(faces):
+        fh = min(h // 2, 160)
+        fw = int(face.shape[1] * fh / face.shape[0])
+        x = int((i + 0.5) * w / max(1, len(faces)) - fw / 2)
+        y = int(h / 2 - fh / 2)
+        if 0 <= x and x + fw <= w:
+            frame[y:y + fh, x:x + fw] = __import__("cv2").resize(face, (fw, fh))
+    return frame
+
+
+def detector_latency(detector, frame, warmup: int = 5, runs: int = 30) -> dict:
+    found = len(detector.detect(frame))
+    return {"faces_found": found, **_time(lambda: detector.detect(frame), warmup, runs)}
+
+
+def gallery_latency(n: int, dim: int, warmup: int = 20, runs: int = 300, seed: int = 0) -> dict:
+    """Matching one face against ``n`` stored embeddings (one per person), the change
+    check included, as ``edge-identify`` calls it."""
+    from gallery import Gallery, Matcher
+
+    rng = np.random.default_rng(seed)
+    model = "0" * 64
+    thumb = np.zeros((8, 8), np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "gallery.db"
+        vectors = rng.normal(size=(n, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        with Gallery(path) as g, g.batch():
+            for i, v in enumerate(vectors):
+                g.enrol(f"person {i}", v, model, thumb)
+        with Matcher(path, model, threshold=0.8, top_k=3) as matcher:
+            queries = rng.normal(size=(warmup + runs, dim)).astype(np.float32)
+            it = iter(queries)
+            result = _time(lambda: matcher.match(next(it)), warmup, runs)
+    return {"stored": n, "dim": dim, **result}

@@ -1,0 +1,246 @@
+"""``edge-bench``: what each model variant costs and scores on this device."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from edge.cli_common import fail
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--bundle", "bundles", multiple=True, default=["fast"], show_default=True,
+              metavar="NAME|PATH", help="Bundle(s) to measure; repeat for several.")
+@click.option("--threads", default="1,2,4", show_default=True, help="Thread counts to time.")
+@click.option("--warmup", default=20, show_default=True)
+@click.option("--runs", default=200, show_default=True, help="Timed runs per embedding measurement.")
+@click.option("--faces", type=click.Path(file_okay=False),
+              help="A labelled folder (one sub-folder per person) for accuracy, scenes and a clip.")
+@click.option("--aligned", is_flag=True, help="--faces holds aligned crops (siamese-train prepare output).")
+@click.option("--clip", type=click.Path(dir_okay=False), help="A video for the pipeline measurement.")
+@click.option("--gallery-sizes", default="10,1000,10000,100000", show_default=True)
+@click.option("--skip", default="", help="Comma-separated parts to skip: embed, accuracy, detector, pipeline, gallery.")
+@click.option("--out", type=click.Path(file_okay=False), help="Write bench.json and PNG plots here.")
+def main(bundles, threads, warmup, runs, faces, aligned, clip, gallery_sizes, skip, out):
+    """Measure every variant of each bundle: size, load time, per-face latency
+    (min/mean/p50/p95/p99) at several thread counts, peak memory; accuracy on a
+    labelled folder; detector latency at 320x240, 640x480, 1280x720; the identify
+    pipeline on a clip; gallery matching from 10 to 100,000 stored embeddings.
+    """
+    from edge import bench
+    from edge.bundle import BundleError, load_bundle
+
+    skip = {s.strip() for s in skip.split(",") if s.strip()}
+    threads = [int(t) for t in threads.split(",")]
+    report = {"machine": bench.machine(), "settings": {"warmup": warmup, "runs": runs,
+                                                       "threads": threads}, "bundles": {}}
+    click.echo(_machine_line(report["machine"]))
+    try:
+        loaded = [load_bundle(b) for b in bundles]
+    except BundleError as exc:
+        fail(str(exc))
+    labelled = _labelled(faces) if faces else None
+    for b in loaded:
+        name = b.manifest.get("name", str(b.path))
+        entry = report["bundles"][name] = {"path": str(b.path)}
+        if "embed" not in skip:
+            entry["embedding"] = _embedding(b, threads, warmup, runs)
+        if labelled and "accuracy" not in skip:
+            entry["accuracy"] = _accuracy(b, labelled, aligned)
+        if "detector" not in skip:
+            entry["detector"] = _detector(b, labelled, threads)
+        if "pipeline" not in skip:
+            entry["pipeline"] = _pipeline(b, clip, labelled)
+    if "gallery" not in skip:
+        report["gallery"] = _gallery([int(s) for s in gallery_sizes.split(",")])
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "bench.json").write_text(json.dumps(report, indent=2))
+        from edge.bench_plots import plots
+        for path in plots(report, out):
+            click.echo(f"wrote {path}")
+
+
+def _machine_line(m):
+    return (f"machine: {m['cpu']}, {m['cores']} cores, {m['machine']}, Python {m['python']}, "
+            f"numpy {m['numpy']}, interpreter {m['interpreter']}, {m['date']}")
+
+
+def _row(label, s):
+    return (f"{label:<28}{s['min']:>8.2f}{s['mean']:>8.2f}{s['p50']:>8.2f}{s['p95']:>8.2f}"
+            f"{s['p99']:>8.2f}")
+
+
+HEADER = f"{'':<28}{'min':>8}{'mean':>8}{'p50':>8}{'p95':>8}{'p99':>8}   (ms)"
+
+
+def _embedding(b, threads, warmup, runs):
+    from edge.bench import embedding_latency
+
+    name = b.manifest.get("name")
+    click.echo(f"\n[{name}] embedding per face, warm-up {warmup}, {runs} runs")
+    click.echo(HEADER + "   size MB  load ms  peak RSS MB")
+    out = {}
+    for variant, spec in b.spec["variants"].items():
+        out[variant] = []
+        for t in threads:
+            r = embedding_latency(b.file(spec["file"]), t, warmup, runs)
+            out[variant].append(r)
+            click.echo(_row(f"{variant}, {t} thread{'s' if t > 1 else ''}", r)
+                       + f"{r['bytes'] / 1e6:>10.2f}{r['load_ms']:>9.1f}{r['peak_rss_mb']:>13.1f}")
+    return out
+
+
+def _labelled(folder):
+    from edge.images import ImageError, is_image_name, read_image
+
+    people = {}
+    for person in sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        imgs = []
+        for f in sorted(person.iterdir()):
+            if f.is_file() and is_image_name(f):
+                try:
+                    imgs.append(read_image(f))
+                except ImageError:
+                    continue
+        if imgs:
+            people[person.name] = imgs
+    if len(people) < 2:
+        fail(f"{folder}: needs at least two person sub-folders with photos")
+    return people
+
+
+def _thumbnails(b, labelled, aligned):
+    """Aligned 112 px thumbnails and labels (detected and aligned unless ``aligned``)."""
+    import cv2
+
+    from edge.align import align_face
+    from edge.faces import FaceError, pick_single_face
+
+    det = None if aligned else b.detector(2)
+    thumbs, labels, skipped = [], [], 0
+    for label, (name, imgs) in enumerate(labelled.items()):
+        for img in imgs:
+            if aligned:
+                thumbs.append(cv2.resize(img, (112, 112), interpolation=cv2.INTER_AREA))
+            else:
+                try:
+                    face = pick_single_face(det.detect(img))
+                except FaceError:
+                    skipped += 1
+                    continue
+                thumbs.append(align_face(img, face.landmarks, 112))
+            labels.append(label)
+    return thumbs, np.array(labels), skipped
+
+
+def _accuracy(b, labelled, aligned):
+    from edge import metrics
+    from edge.bundle import load_bundle
+
+    thumbs, labels, skipped = _thumbnails(b, labelled, aligned)
+    n_way = min(20, int((np.bincount(labels) >= 2).sum()))
+    click.echo(f"\n[{b.manifest.get('name')}] accuracy on {len(thumbs)} faces of "
+               f"{len(labelled)} people ({skipped} without one clear face skipped), "
+               f"{n_way}-way one-shot over 2000 trials")
+    out = {}
+    for variant in b.spec["variants"]:
+        v = load_bundle(b.path, variant)
+        emb = v.thumbnail_embedder(2).embed(thumbs)
+        shot = metrics.one_shot(emb, labels, n_way, 2000, 0)
+        pairs, same = metrics.verification_pairs(labels, 0)
+        d = metrics.pair_distances(emb, pairs)
+        r = metrics.roc(d, same)
+        out[variant] = {"one_shot": shot.as_dict(), "auc": r.auc, "eer": r.eer,
+                        "threshold": v.threshold,
+                        "accuracy_at_threshold": metrics.accuracy_at(d, same, v.threshold),
+                        "roc": {"fpr": r.fpr[::max(1, len(r.fpr) // 200)].tolist(),
+                                "tpr": r.tpr[::max(1, len(r.tpr) // 200)].tolist()}}
+        click.echo(f"  {variant:<8} one-shot {shot.accuracy:.2%} (95% CI {shot.ci95[0]:.1%}-"
+                   f"{shot.ci95[1]:.1%})  AUC {r.auc:.4f}  EER {r.eer:.2%}  accuracy "
+                   f"{out[variant]['accuracy_at_threshold']:.2%} at threshold {v.threshold:.3f}")
+    return out
+
+
+def _detector(b, labelled, threads):
+    from edge.bench import detector_latency, scene
+
+    rng = np.random.default_rng(0)
+    faces = [imgs[0] for imgs in list(labelled.values())[:2]] if labelled else []
+    click.echo(f"\n[{b.manifest.get('name')}] detector per frame "
+               f"({len(faces)} real face{'s' if len(faces) != 1 else ''} pasted in; warm-up 5, 30 runs)")
+    click.echo(HEADER + "   faces")
+    out = []
+    variants = b.manifest["detector"].get("variants", {"fp32": None})
+    for variant in variants:
+        det = b.detector(max(threads), variant=variant) if variants.get(variant) else b.detector(max(threads))
+        for size in ((320, 240), (640, 480), (1280, 720)):
+            r = detector_latency(det, scene(size, faces, rng))
+            r.update(size=f"{size[0]}x{size[1]}", variant=variant, threads=max(threads))
+            out.append(r)
+            click.echo(_row(f"{variant} {r['size']}", r) + f"{r['faces_found']:>8}")
+    return out
+
+
+def _pipeline(b, clip, labelled):
+    import tempfile
+    import time
+
+    from edge.identify import Identifier
+    from edge.sources import open_source
+    from gallery.match import Matcher
+
+    if clip is None:
+        if not labelled:
+            click.echo("\n(pipeline skipped: give --clip or --faces)")
+            return None
+        from edge.clips import make_clip
+        made = make_clip(labelled, seed=0, segments=4, frames_per_segment=30)
+        tmp = tempfile.mkdtemp()
+        clip = str(Path(tmp) / "clip.mp4")
+        made.write(clip)
+    out = {}
+    for every in (1, 3):
+        with tempfile.TemporaryDirectory() as tmp:
+            matcher = Matcher(Path(tmp) / "g.db", b.sha256, b.threshold)
+            ident = Identifier(b, matcher, threads=4, every=every)
+            source = open_source(video=clip)
+            t0 = time.perf_counter()
+            last = t0
+            for frame in source:
+                now = time.perf_counter()
+                ident.process(frame, now - last)
+                last = time.perf_counter()
+            source.close()
+            matcher.close()
+            s = ident.timings.summary()
+            s["fps"] = s["frames"] / (time.perf_counter() - t0)
+            out[f"every_{every}"] = s
+    click.echo(f"\n[{b.manifest.get('name')}] pipeline on {clip}: "
+               + ", ".join(f"detection every {k.split('_')[1]} frame(s): {v['fps']:.1f} fps"
+                           for k, v in out.items()))
+    for stage in ("detect", "align", "embed", "match"):
+        s = out["every_1"].get(stage)
+        if s:
+            click.echo(f"  {stage:<8} p50 {s['p50']:.2f} ms  p95 {s['p95']:.2f} ms")
+    return out
+
+
+def _gallery(sizes):
+    from edge.bench import gallery_latency
+
+    click.echo("\ngallery: matching one face (128-d), warm-up 20, 300 runs")
+    click.echo(HEADER)
+    out = []
+    for n in sizes:
+        r = gallery_latency(n, 128)
+        out.append(r)
+        click.echo(_row(f"{n:,} stored", r))
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
