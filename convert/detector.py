@@ -4,11 +4,11 @@ P-Net keeps a dynamic height and width (the device resizes its input per pyramid
 level); R-Net (24x24) and O-Net (48x48) keep a dynamic batch. Inputs and outputs are
 float32 RGB scaled to (x - 127.5) / 128, as in the package.
 
-int8 (full-integer inside, float32 in and out) is calibrated on what each network
-really sees: pyramid levels, R-Net and O-Net crops of scenes built from real faces
-(``yaleb`` and ``celebs``, pasted onto scikit-image photos). It is written only for the
-networks listed in ``INT8_NETS``: the others lose agreement with the package (see
-``benchmarks/detector_agreement.py``).
+The int8 variant quantises the weights of R-Net and O-Net to int8 (dynamic range:
+activations stay float). Measured against the package (``benchmarks/detector_agreement.py``),
+that keeps every face, while int8 P-Net moves or loses faces, and full-integer int8
+(calibrated on scenes of real faces, see ``calibration_inputs``) loses faces and runs
+slower than fp32 under LiteRT's XNNPACK.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ NETS = {  # name: (input height and width, package weights)
     "rnet": ((24, 24), "rnet.lz4"),
     "onet": ((48, 48), "onet.lz4"),
 }
-INT8_NETS = ("rnet", "onet")  # P-Net in int8 misses faces the package finds
+INT8_NETS = ("rnet", "onet")  # int8 P-Net moves and misses faces
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BACKGROUNDS = ("rocket", "coffee", "chelsea", "brick", "grass", "gravel", "camera")
 
@@ -36,21 +36,24 @@ def keras_net(name: str):
     from mtcnn.network.rnet import RNet
     from mtcnn.utils.tensorflow import load_weights
 
-    net = {"pnet": PNet, "rnet": RNet, "onet": ONet}[name]()
+    net = {"pnet": PNet, "rnet": RNet, "onet": ONet}[name](name=f"mtcnn_{name}")
     net.build()
     net.set_weights(load_weights(NETS[name][1]))
     size = NETS[name][0]
-    inputs = keras.Input((*size, 3), batch_size=1 if name == "pnet" else None)
+    # fixed names: the file (and its sha256) must not depend on what ran before
+    inputs = keras.Input((*size, 3), batch_size=1 if name == "pnet" else None, name="image")
     return keras.Model(inputs, net(inputs), name=name)
 
 
-def to_tflite(model, representative=None) -> bytes:
-    """Convert with frozen weights; int8 inside (float32 I/O) when given calibration data."""
+def to_tflite(model, mode: str = "fp32", representative=None) -> bytes:
+    """Convert with frozen weights. ``mode``: "fp32", "dynamic" (int8 weights) or "full"
+    (int8 weights and activations, float32 I/O, calibrated on ``representative``)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if representative is not None:
+    if mode in ("dynamic", "full"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "full":
         converter.representative_dataset = lambda: ([x] for x in representative)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     data = converter.convert()
@@ -111,15 +114,46 @@ def read_faces(folder: Path, count: int, rng: np.random.Generator) -> list[np.nd
     return [cv2.imread(str(paths[i]), cv2.IMREAD_GRAYSCALE) for i in picked]
 
 
-def calibration_scenes(count: int = 16, seed: int = 1234, data: Path = DATA) -> list[np.ndarray]:
-    """BGR scenes of 640x480 with 1-4 faces from yaleb and celebs (train identities)."""
+def face_scenes(count: int, seed: int, sources=("celebs", "orl"), data: Path = DATA):
+    """``count`` seeded BGR 640x480 scenes, each with 1-4 faces from one of ``sources``."""
     rng = np.random.default_rng(seed)
     scenes = []
     for i in range(count):
-        folder = data / ("yaleb" if i % 2 else "celebs")
-        faces = read_faces(folder, int(rng.integers(1, 5)), rng)
+        faces = read_faces(data / sources[i % len(sources)], int(rng.integers(1, 5)), rng)
         scenes.append(make_scene(faces, rng, background=BACKGROUNDS[i % len(BACKGROUNDS)]))
     return scenes
+
+
+def package_faces(detector, image_bgr: np.ndarray) -> list:
+    """The mtcnn package's faces (unrounded) in a BGR image, as ``edge.faces.Face``."""
+    from edge.faces import Face
+
+    rows = detector.detect_faces(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB),
+                                 output_type="numpy", box_format="xyxy")
+    return [Face(box=tuple(float(v) for v in r[1:5]), score=float(r[5]),
+                 landmarks=np.stack([r[6:11], r[11:16]], axis=1)) for r in rows]
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def agreement(reference: list, faces: list) -> list:
+    """For each reference face: (IoU, largest landmark error in pixels) of the face that
+    overlaps it most, or None when none overlaps."""
+    result = []
+    for ref in reference:
+        best = max(faces, key=lambda f: iou(ref.box, f.box), default=None)
+        if best is None or iou(ref.box, best.box) == 0:
+            result.append(None)
+        else:
+            error = float(np.linalg.norm(best.landmarks - ref.landmarks, axis=1).max())
+            result.append((iou(ref.box, best.box), error))
+    return result
 
 
 class _Recorder:
@@ -137,9 +171,12 @@ class _Recorder:
         return self.net.run_batched(x, largest)
 
 
-def calibration_inputs(pnet: str, rnet: str, onet: str, scenes) -> dict[str, list]:
-    """What each network sees while the fp32 TFLite detector runs on ``scenes``."""
+def calibration_inputs(pnet: str, rnet: str, onet: str, data: Path = DATA) -> dict[str, list]:
+    """What each network sees while the fp32 TFLite detector runs on 16 scenes of
+    yaleb and celebs faces (representative data for full-integer int8)."""
     from edge.detect import Detector
+
+    scenes = face_scenes(16, seed=1234, sources=("celebs", "yaleb"), data=data)
 
     detector = Detector(pnet, rnet, onet)
     recorders = {name: _Recorder(getattr(detector, name)) for name in NETS}
@@ -154,34 +191,39 @@ def calibration_inputs(pnet: str, rnet: str, onet: str, scenes) -> dict[str, lis
     return seen
 
 
-def _write(path: Path, data: bytes) -> dict:
+def _write(path: Path, data: bytes, quantisation: str) -> dict:
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
-    return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data), "quantisation": quantisation}
 
 
-def export_detector(out_dir, int8: bool = False, data: Path = DATA) -> dict:
-    """Write mtcnn_{pnet,rnet,onet}.tflite into ``out_dir``; return their manifest entry.
+def export_detector(out_dir, int8: bool = False) -> dict:
+    """Write the three networks into ``out_dir``; return the bundle's "detector" entry.
 
-    ``int8``: also write ``mtcnn_<net>_int8.tflite`` for the networks in ``INT8_NETS``
-    and list those in ``int8`` (the fp32 files stay for the rest).
+    fp32: mtcnn_{pnet,rnet,onet}.tflite. ``int8``: the networks in ``INT8_NETS`` as
+    mtcnn_<net>_int8.tflite instead (P-Net stays fp32). The entry names each file with
+    its sha256, and the ``settings`` that ``edge.detect.Detector`` takes.
     """
     from importlib.metadata import version
 
+    from edge.detect import MEAN, MIN_FACE, SCALE, SCALE_FACTOR, THRESHOLDS
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    models = {name: keras_net(name) for name in NETS}
-    fp32 = {name: _write(out / f"mtcnn_{name}.tflite", to_tflite(m)) for name, m in models.items()}
-    manifest = {
+    entry = {
         "kind": "mtcnn", "source": f"mtcnn {version('mtcnn')}",
-        "colour": "rgb", "mean": 127.5, "scale": 128.0,
-        "fp32": fp32,
+        "variant": "int8" if int8 else "fp32",
+        "colour": "rgb", "mean": MEAN, "scale": SCALE,
+        "settings": {"min_face": MIN_FACE, "scale_factor": SCALE_FACTOR,
+                     "thresholds": list(THRESHOLDS)},
     }
-    if int8:
-        seen = calibration_inputs(*(out / fp32[n]["file"] for n in NETS), calibration_scenes(data=data))
-        manifest["int8"] = {
-            name: (_write(out / f"mtcnn_{name}_int8.tflite", to_tflite(models[name], seen[name]))
-                   if name in INT8_NETS else fp32[name])
-            for name in NETS}
-    return manifest
+    for name in NETS:
+        if int8 and name in INT8_NETS:
+            entry[name] = _write(out / f"mtcnn_{name}_int8.tflite",
+                                 to_tflite(keras_net(name), "dynamic"),
+                                 "int8 weights, float activations (dynamic range)")
+        else:
+            entry[name] = _write(out / f"mtcnn_{name}.tflite", to_tflite(keras_net(name)), "fp32")
+    return entry

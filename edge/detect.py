@@ -154,21 +154,26 @@ def crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
 class Detector:
     """MTCNN on TFLite files. ``detect(frame)`` returns a list of ``Face``.
 
-    ``pnet``, ``rnet``, ``onet``: paths of the files ``convert.detector`` writes.
+    ``pnet``, ``rnet``, ``onet``: paths of the files ``convert.detector`` writes;
+    ``threads``: LiteRT threads (None: its default); ``batch``: the largest R-Net and
+    O-Net batch (``benchmarks/detector_speed.py --batches``: batches beat one crop at a
+    time, larger ones gained nothing).
     """
 
     def __init__(self, pnet, rnet, onet, threads: int | None = None,
                  min_face: int = MIN_FACE, thresholds=THRESHOLDS,
                  scale_factor: float = SCALE_FACTOR, batch=(16, 8)):
         self.pnet, self.rnet, self.onet = (Net(p, threads) for p in (pnet, rnet, onet))
-        self.batch = batch  # largest R-Net and O-Net batch
-        self.min_face, self.thresholds, self.scale_factor = min_face, tuple(thresholds), scale_factor
+        self.batch = batch
+        self.min_face, self.scale_factor = min_face, scale_factor
+        self.thresholds = tuple(thresholds)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR (or grey) uint8 frame, highest score first."""
         image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-            raise ValueError(f"expected a BGR or grey uint8 image, got {image.dtype} {image.shape}")
+        if image.dtype != np.uint8 or image.shape[2:] not in ((), (3,)) or image.ndim < 2:
+            raise ValueError("expected a BGR or grey uint8 image, "
+                             f"not {image.dtype} {image.shape}")
         rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
         x = rgb.astype(np.float32)
         x -= MEAN
@@ -191,8 +196,8 @@ class Detector:
         found = []
         for scale in pyramid_scales(width, height, self.min_face, self.scale_factor):
             h, w = int(height * scale), int(width * scale)
-            if min(h, w) < 12:  # P-Net's window: no output below it
-                continue
+            if min(h, w) < 11:  # P-Net has no output below 11 pixels (the package then
+                continue        # fails and reports no face at all; here the level is skipped)
             level = cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA)
             out = self.pnet.run(level[None])
             offsets, prob = out[4][0], out[2][0, :, :, 1]
@@ -216,7 +221,8 @@ class Detector:
         """O-Net on 48x48 crops: final boxes and their 5x2 landmarks."""
         out = self.onet.run_batched(crops(x, boxes, 48), self.batch[1])
         side = boxes[:, 2:4] - boxes[:, 0:2] + 1  # landmarks are relative to the input box
-        points = out[10].reshape(-1, 2, 5).transpose(0, 2, 1) * side[:, None] + boxes[:, None, 0:2] - 1
+        points = out[10].reshape(-1, 2, 5).transpose(0, 2, 1)  # (x1..x5, y1..y5) to 5x2
+        points = points * side[:, None] + boxes[:, None, 0:2] - 1
         boxes = regress(boxes, out[4])
         boxes[:, 4] = out[2][:, 1]
         keep = boxes[:, 4] > self.thresholds[2]

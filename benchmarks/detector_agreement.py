@@ -1,0 +1,94 @@
+"""How closely the TFLite MTCNN follows the mtcnn package, per quantisation choice.
+
+Exports every network as fp32, dynamic-range int8 (int8 weights) and full-integer int8
+(calibrated on yaleb/celebs scenes), then runs the package and each detector variant
+on 20 seeded scenes of celebs/orl faces plus scikit-image's astronaut. For every face
+the package finds: found (IoU >= 0.5), IoU, and the largest landmark distance; also
+faces the package does not report (extra) and the median ms per scene (1 thread).
+
+    .venv/bin/python -m benchmarks.detector_agreement [--scenes 20]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from convert.detector import (NETS, agreement, calibration_inputs, export_detector,
+                              face_scenes, iou, keras_net, package_faces, to_tflite)
+from edge.detect import Detector
+
+
+def agreement_scenes(count: int) -> list[np.ndarray]:
+    """Astronaut (as BGR) and ``count`` face scenes (the tests use the first 12)."""
+    import skimage.data
+
+    return [skimage.data.astronaut()[..., ::-1].copy()] + face_scenes(count, seed=7)
+
+
+def summarise(pairs: list, extra: int, ms: float) -> str:
+    found = [p for p in pairs if p is not None and p[0] >= 0.5]
+    ious = np.array([p[0] for p in found])
+    errors = np.array([p[1] for p in found])
+    return (f"{len(found):3d}/{len(pairs):<3d} {extra:5d}  {ious.min():7.3f} {ious.mean():8.4f}"
+            f"  {errors.max():6.2f} {np.percentile(errors, 95):6.2f} {errors.mean():6.2f}"
+            f"  {ms:6.1f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenes", type=int, default=20, help="face scenes (plus astronaut)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mtcnn-agreement-") as tmp:
+        run(Path(tmp), args)
+
+
+def run(out: Path, args):
+    """Export every variant into ``out``, then compare each with the package."""
+    from mtcnn import MTCNN
+
+    export_detector(out)
+    fp32 = {n: out / f"mtcnn_{n}.tflite" for n in NETS}
+    seen = calibration_inputs(*fp32.values())
+    files = {("fp32", n): fp32[n] for n in NETS}
+    for n in NETS:
+        model = keras_net(n)
+        for mode in ("dynamic", "full"):
+            path = out / f"mtcnn_{n}_{mode}.tflite"
+            path.write_bytes(to_tflite(model, mode, seen[n]))
+            files[(mode, n)] = path
+
+    scenes = agreement_scenes(args.scenes)
+    package = MTCNN()
+    references = [package_faces(package, s) for s in scenes]
+    variants = [("fp32", "fp32", "fp32")]
+    for mode in ("dynamic", "full"):
+        variants += [tuple(mode if m == n else "fp32" for m in NETS) for n in NETS]
+        variants += [("fp32", mode, mode), (mode, mode, mode)]
+
+    print(f"{len(scenes)} scenes, {sum(map(len, references))} faces found by the package")
+    print(f"{'pnet / rnet / onet':27s} found extra  IoU min     mean  lm max    p95   mean (px)"
+          "   ms")
+    for variant in variants:
+        detector = Detector(*(files[(mode, n)] for mode, n in zip(variant, NETS)), threads=1)
+        for scene in scenes[:2]:  # warm-up: astronaut and a 640x480 scene
+            detector.detect(scene)
+        pairs, extra, times = [], 0, []
+        for scene, reference in zip(scenes, references):
+            start = time.perf_counter()
+            faces = detector.detect(scene)
+            times.append((time.perf_counter() - start) * 1e3)
+            pairs += agreement(reference, faces)
+            extra += sum(max((iou(f.box, r.box) for r in reference), default=0) < 0.5
+                         for f in faces)
+        print(f"{' / '.join(variant):27s} {summarise(pairs, extra, np.median(times))}")
+    sizes = {k: p.stat().st_size for k, p in files.items()}
+    for mode in ("fp32", "dynamic", "full"):
+        print(f"{mode:8s} bytes: " + ", ".join(f"{n} {sizes[(mode, n)]:,}" for n in NETS))
+
+
+if __name__ == "__main__":
+    main()
