@@ -30,6 +30,7 @@ class BundleConfig:
     name: str = "fast"
     variants: tuple = ("fp32", "int8")
     default: str = "int8"
+    ship: tuple | None = None       # variants kept in the bundle (None: all converted)
     tolerance: float = 1.0          # points of one-shot accuracy int8 may lose
     calib_size: int = 300           # representative faces for int8
     n_way: int = 20
@@ -51,8 +52,10 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
     model_dir, out = Path(model_dir), Path(out)
     if out.exists() and not overwrite:
         raise ConvertError(f"{out}: exists (use --overwrite to replace it)")
-    if cfg.default not in cfg.variants:
-        raise ConvertError(f"default variant {cfg.default} is not among {cfg.variants}")
+    if cfg.default not in cfg.variants or (cfg.ship is not None and cfg.default not in cfg.ship):
+        raise ConvertError(f"default variant {cfg.default} is not among the shipped variants")
+    if cfg.ship is not None and not set(cfg.ship) <= set(cfg.variants):
+        raise ConvertError(f"--ship {','.join(cfg.ship)}: ship only converted variants")
     for v in cfg.variants:
         if v not in VARIANTS:
             raise ConvertError(f"unknown variant {v!r} (known: {', '.join(VARIANTS)})")
@@ -103,6 +106,10 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
                            "one_shot": scores["one_shot"]["accuracy"],
                            "auc": scores["verification"]["auc"]}
         _judge(report, cfg)
+        for v in list(variants):
+            if cfg.ship is not None and v not in cfg.ship:
+                (work / variants.pop(v)["file"]).unlink()
+        report["shipped"] = list(variants)
         log("exporting the detector ...")
         detector = _detector(work, cfg.detector_int8)
         manifest = {
@@ -137,6 +144,7 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
             raise ConvertError(
                 f"int8 loses {-report['int8_one_shot_change']:.2f} points of one-shot accuracy "
                 f"(tolerance {cfg.tolerance}); bundle not written; report: {out}.report.md")
+        os.chmod(work, 0o755)  # mkdtemp made it private; a bundle is meant to be read
         if out.exists():
             shutil.rmtree(out)
         os.replace(work, out)
@@ -164,6 +172,10 @@ def _judge(report: dict, cfg: BundleConfig):
 
 
 def _detector(work: Path, int8: bool) -> dict:
+    import contextlib
+    import io
+
     from convert.detector import export_detector
 
-    return export_detector(work, int8=int8)
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export chatter
+        return export_detector(work, int8=int8)

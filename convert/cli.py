@@ -21,6 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @click.option("--name", default="fast", show_default=True, help="The bundle's name.")
 @click.option("--variants", default="fp32,int8", show_default=True,
               help="Comma-separated: fp32, fp16, dynamic, int8.")
+@click.option("--ship", help="Comma-separated variants kept in the bundle (default: all "
+              "converted); the others are only measured in the report.")
 @click.option("--default", "default", default="int8", show_default=True,
               help="The variant the device uses unless told otherwise.")
 @click.option("--tolerance", default=1.0, show_default=True,
@@ -32,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @click.option("--licence", default="MIT (trained by this project on ../shared/data)",
               show_default=True, help="Licence of the weights, recorded in the manifest.")
 @click.option("--overwrite", is_flag=True)
-def main(model_dir, out, train_dir, eval_dir, name, variants, default, tolerance, calib_size,
+def main(model_dir, out, train_dir, eval_dir, name, variants, ship, default, tolerance, calib_size,
          trials, seed, detector_int8, licence, overwrite):
     """Convert the embedding branch in MODEL_DIR (a `siamese-train fit` output) into
     the bundle folder OUT: TFLite variants, the MTCNN detector as TFLite, manifest.json
@@ -44,6 +46,7 @@ def main(model_dir, out, train_dir, eval_dir, name, variants, default, tolerance
     from train.data import DataError
 
     cfg = BundleConfig(name=name, variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
+                       ship=tuple(v.strip() for v in ship.split(",")) if ship else None,
                        default=default, tolerance=tolerance, calib_size=calib_size,
                        trials=trials, seed=seed, detector_int8=detector_int8, licence=licence,
                        made_by="siamese-convert " + " ".join(shlex.quote(a) for a in sys.argv[1:]))

@@ -45,6 +45,8 @@ def markdown(report: dict) -> str:
                      f"{s['accuracy']:.2%} ({s['ci95'][0]:.1%}-{s['ci95'][1]:.1%}) | "
                      f"{ver['auc']:.4f} | {ver['eer']:.1%} | {v['threshold']:.3f} | "
                      f"{ver['accuracy_at_threshold']:.1%} |")
+    if "shipped" in report:
+        lines += ["", f"Shipped in the bundle: {', '.join(report['shipped'])}."]
     lines += ["", f"int8 size ratio fp32/int8: {report.get('int8_size_ratio', 0):.2f}x; "
               f"int8 one-shot change vs Keras: {report.get('int8_one_shot_change', 0):+.2f} points "
               f"(tolerance {report['tolerance']} points): "

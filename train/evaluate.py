@@ -15,7 +15,7 @@ from edge.align import normalise
 from train.data import Faces
 
 
-def embed_faces(branch, faces: np.ndarray, batch: int = 256) -> np.ndarray:
+def embed_faces(branch, faces: np.ndarray, batch: int = 32) -> np.ndarray:
     """L2-normalised embeddings of uint8 faces through a Keras embedding branch."""
     out = []
     for i in range(0, len(faces), batch):

@@ -102,7 +102,7 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2) -
         for layer in branch.layers[:cfg.freeze]:
             layer.trainable = False
         model, loss, batch_cls = _trainer(branch, cfg, len(train.names))
-        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.epochs * cfg.steps,
+        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, max(1, cfg.epochs * cfg.steps),
                                                           warmup_target=None)
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=5e-4), loss=loss)
     data = batch_cls(train, cfg.batch, cfg.steps, cfg.seed, cfg.augment, cfg.flip)
