@@ -100,7 +100,8 @@ def prepare_protocol_cmd(out, data, size, overwrite):
 @click.option("--no-augment", is_flag=True)
 @click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default")
 @click.option("--init", type=click.Path(), help="Pretrained weights (SFace ONNX) for --arch sface.")
-@click.option("--freeze", default=0, show_default=True, help="Leading layers kept frozen.")
+@click.option("--freeze", default=0, show_default=True,
+              help="Leading blocks kept frozen when fine-tuning (sface: conv_1..conv_14, head).")
 def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, mining, size,
             val_fraction, patience, seed, no_augment, strategy, init, freeze):
     """Train an embedding branch on TRAIN_DIR (one folder per person) into OUT."""

@@ -13,7 +13,7 @@ import numpy as np
 from train import batches, losses
 from train.data import Faces, check_trainable, split_people
 from train.evaluate import embed_faces, evaluate_embeddings
-from train.models import NORMALISATION, ARCHITECTURES, build, multiply_adds, siamese
+from train.models import ARCHITECTURES, NORMALISATION, build, freeze, multiply_adds, siamese
 
 OBJECTIVES = ("cosface", "triplet", "contrastive")
 MODEL_FILE = "embedding.keras"
@@ -38,7 +38,7 @@ class FitConfig:
     flip: bool = True              # horizontal flips (off for characters)
     strategy: str = "default"      # or "mirrored"
     init: str | None = None        # pretrained weights (sface ONNX) for --arch sface
-    freeze: int = 0                # leading layers kept frozen when fine-tuning
+    freeze: int = 0                # leading blocks kept frozen when fine-tuning
     dim: int | None = None
     size: int | None = None
 
@@ -99,8 +99,7 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2) -
             raise ValueError(f"architecture {cfg.arch} takes {branch.input_shape[1]}px "
                              f"{'grey' if branch.input_shape[3] == 1 else 'rgb'} faces; "
                              f"the data is {faces.size}px {colour} (prepare with --size/--colour)")
-        for layer in branch.layers[:cfg.freeze]:
-            layer.trainable = False
+        frozen = freeze(branch, cfg.freeze)
         model, loss, batch_cls = _trainer(branch, cfg, len(train.names))
         schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, max(1, cfg.epochs * cfg.steps),
                                                           warmup_target=None)
@@ -131,6 +130,7 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2) -
         "embedding_dim": int(branch.output_shape[-1]),
         "distance": "euclidean between L2-normalised embeddings",
         "parameters": int(branch.count_params()),
+        "frozen_blocks": frozen,
         "multiply_adds": multiply_adds(branch),
         "train": {"people": len(train.names), "images": len(train)},
         "validation": None if val is None else {"people": len(val.names), "images": len(val)},

@@ -79,6 +79,30 @@ def build(arch: str, size: int | None = None, dim: int | None = None,
     return spec["build"](size=size or spec["size"], channels=channels, dim=dim or spec["dim"])
 
 
+def blocks(model: keras.Model) -> dict[str, list]:
+    """The model's layers grouped by block, input to output (for freezing when
+    fine-tuning): ``conv_1`` .. ``conv_14`` and ``head`` for SFace, ``s0`` .. ``s3`` and
+    ``head`` for ``edge``."""
+    if model.name == "sface":
+        from train.sface import freezable_blocks
+        return freezable_blocks(model)
+    out: dict[str, list] = {}
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.InputLayer):
+            stage = layer.name.split("_")[0][:2]
+            out.setdefault(stage if stage[1:].isdigit() else "head", []).append(layer)
+    return out
+
+
+def freeze(model: keras.Model, count: int) -> list[str]:
+    """Freeze the first ``count`` blocks; returns their names."""
+    names = list(blocks(model))[:count]
+    for name in names:
+        for layer in blocks(model)[name]:
+            layer.trainable = False
+    return names
+
+
 def l2_normalise(x):
     return keras.ops.normalize(x, axis=-1, order=2)
 
