@@ -37,6 +37,7 @@ class BundleConfig:
     trials: int = 2000
     seed: int = 0
     detector_int8: bool = False
+    threshold_rule: str = "far:0.01"  # or "balanced"
     licence: str = "MIT (trained by this project on ../shared/data)"
     made_by: str = ""
     extra: dict = field(default_factory=dict)
@@ -52,6 +53,9 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
     model_dir, out = Path(model_dir), Path(out)
     if out.exists() and not overwrite:
         raise ConvertError(f"{out}: exists (use --overwrite to replace it)")
+    from edge.metrics import calibrate
+
+    calibrate(np.array([0.0, 1.0]), np.array([True, False]), cfg.threshold_rule)  # checks the rule
     if cfg.default not in cfg.variants or (cfg.ship is not None and cfg.default not in cfg.ship):
         raise ConvertError(f"default variant {cfg.default} is not among the shipped variants")
     if cfg.ship is not None and not set(cfg.ship) <= set(cfg.variants):
@@ -81,12 +85,11 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
               "eval": {"folder": str(eval_dir), "people": len(eval_faces.names),
                        "images": len(eval_faces)},
               "calibration": {"people": len(calib.names), "images": len(calib),
-                              "rule": "best balanced accuracy (TPR + TNR) / 2 on all "
-                                      "same-person pairs and as many different-person pairs"},
+                              "rule": _rule_text(cfg.threshold_rule)},
               "representative": {"faces": len(pick), "seed": cfg.seed},
               "variants": {"keras": rep.variant_scores(ref_eval, ref_eval, eval_faces.labels,
                                                        ref_calib, calib.labels, cfg.n_way,
-                                                       cfg.trials, cfg.seed)}}
+                                                       cfg.trials, cfg.seed, cfg.threshold_rule)}}
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -98,7 +101,7 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
             emb = rep.embed_with(f, eval_faces.images)
             cal = rep.embed_with(f, calib.images)
             scores = rep.variant_scores(emb, ref_eval, eval_faces.labels, cal, calib.labels,
-                                        cfg.n_way, cfg.trials, cfg.seed)
+                                        cfg.n_way, cfg.trials, cfg.seed, cfg.threshold_rule)
             scores["bytes"] = f.stat().st_size
             report["variants"][v] = scores
             variants[v] = {"file": f.name, "sha256": sha256_file(f), "bytes": f.stat().st_size,
@@ -126,6 +129,7 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
                                        "scaled to size (edge.align)"},
                 "dim": summary["embedding_dim"],
                 "distance": "euclidean between L2-normalised embeddings",
+                "threshold_rule": report["calibration"]["rule"],
                 "default_variant": cfg.default,
                 "variants": variants,
             },
@@ -156,6 +160,13 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def _rule_text(rule: str) -> str:
+    pairs = "all same-person pairs and as many different-person pairs of the validation people"
+    if rule == "balanced":
+        return f"best balanced accuracy (TPR + TNR) / 2 on {pairs}"
+    return f"false-accept rate at most {float(rule[4:]):.1%} on {pairs}"
 
 
 def _judge(report: dict, cfg: BundleConfig):

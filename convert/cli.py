@@ -27,6 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
               help="The variant the device uses unless told otherwise.")
 @click.option("--tolerance", default=1.0, show_default=True,
               help="Points of one-shot accuracy int8 may lose against Keras before failing.")
+@click.option("--threshold-rule", default="far:0.01", show_default=True,
+              help="How the match threshold is calibrated on validation people: far:X (at most "
+                   "X of strangers accepted) or balanced (best balanced accuracy).")
 @click.option("--calib-size", default=300, show_default=True, help="Representative faces for int8.")
 @click.option("--trials", default=2000, show_default=True, help="One-shot trials per variant.")
 @click.option("--seed", default=0, show_default=True)
@@ -34,7 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @click.option("--licence", default="MIT (trained by this project on ../shared/data)",
               show_default=True, help="Licence of the weights, recorded in the manifest.")
 @click.option("--overwrite", is_flag=True)
-def main(model_dir, out, train_dir, eval_dir, name, variants, ship, default, tolerance, calib_size,
+def main(model_dir, out, train_dir, eval_dir, name, variants, ship, default, tolerance,
+         threshold_rule, calib_size,
          trials, seed, detector_int8, licence, overwrite):
     """Convert the embedding branch in MODEL_DIR (a `siamese-train fit` output) into
     the bundle folder OUT: TFLite variants, the MTCNN detector as TFLite, manifest.json
@@ -48,7 +52,8 @@ def main(model_dir, out, train_dir, eval_dir, name, variants, ship, default, tol
     cfg = BundleConfig(name=name, variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
                        ship=tuple(v.strip() for v in ship.split(",")) if ship else None,
                        default=default, tolerance=tolerance, calib_size=calib_size,
-                       trials=trials, seed=seed, detector_int8=detector_int8, licence=licence,
+                       trials=trials, seed=seed, threshold_rule=threshold_rule,
+                       detector_int8=detector_int8, licence=licence,
                        made_by="siamese-convert " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     try:
         report = build_bundle(model_dir, out, train_dir, eval_dir, cfg, overwrite,

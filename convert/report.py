@@ -8,12 +8,12 @@ from edge.embed import Embedder
 
 
 def variant_scores(emb: np.ndarray, ref: np.ndarray, labels, calib_emb, calib_labels,
-                   n_way: int, trials: int, seed: int) -> dict:
+                   n_way: int, trials: int, seed: int, rule: str = "far:0.01") -> dict:
     """Agreement with the reference, one-shot and verification, and the threshold
-    calibrated on separate validation people (best balanced accuracy)."""
+    calibrated on separate validation people by ``rule`` (see edge.metrics.calibrate)."""
     cos = (emb * ref).sum(1)
     pairs, same = metrics.verification_pairs(calib_labels, seed)
-    threshold = metrics.calibrate_threshold(metrics.pair_distances(calib_emb, pairs), same)
+    threshold = metrics.calibrate(metrics.pair_distances(calib_emb, pairs), same, rule)
     n_way = min(n_way, int((np.bincount(labels) >= 2).sum()))
     return {
         "cosine_to_keras": {"mean": float(cos.mean()), "worst": float(cos.min())},
@@ -33,7 +33,7 @@ def markdown(report: dict) -> str:
     lines = [f"# Conversion report: {report['name']}", "",
              f"Held-out faces: {report['eval']['people']} people, {report['eval']['images']} "
              f"images ({report['eval']['folder']}). Thresholds calibrated on "
-             f"{report['calibration']['people']} validation people by best balanced accuracy.",
+             f"{report['calibration']['people']} validation people, rule: {report['calibration']['rule']}.",
              "", "| variant | size | cosine to Keras (mean / worst) | "
              f"{report['n_way']}-way one-shot (95% CI) | AUC | EER | threshold | accuracy at threshold |",
              "|---|---|---|---|---|---|---|---|"]

@@ -48,8 +48,8 @@ def main(camera, video, images, bundle, variant, threads, threshold, gallery, ev
         fail(f"--size {size}: expected WIDTHxHEIGHT, e.g. 640x480")
     b = open_bundle(bundle, variant)
     matcher = open_matcher(gallery, b, threshold)
-    if images is not None and every != 1:
-        every = 1  # every photo is its own scene
+    if images is not None:
+        every, votes = 1, 1  # every photo is its own scene: no name vote across photos
     ident = Identifier(b, matcher, threads, every, max_faces, min_face, votes)
     try:
         source = open_source(camera, video, images, (width, height))
@@ -86,7 +86,10 @@ def main(camera, video, images, bundle, variant, threads, threshold, gallery, ev
             writer.release()
         if stats:
             _print_stats(ident.timings.summary())
-        matcher.close()
+    if web is not None and status == 0 and not getattr(source, "live", False):
+        click.echo("the source has ended; still serving the pages (Ctrl-C to stop)", err=True)
+        web.wait()
+    matcher.close()
     sys.exit(status)
 
 

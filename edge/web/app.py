@@ -1,0 +1,69 @@
+"""The Flask app of the device's web view: pages, JSON API, security, error pages."""
+from __future__ import annotations
+
+import secrets
+import time
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from edge.web import security
+from edge.web.api import make_api
+from edge.web.live import LiveFeed
+from edge.web.operations import Operations
+from edge.web.pages import make_pages
+from edge.web.uploads import MAX_PIXELS
+
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+
+
+def create_app(bundle, gallery_path=None, identifier=None, token: str | None = None,
+               live: LiveFeed | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
+               max_pixels: int = MAX_PIXELS, threads: int | None = 1) -> Flask:
+    """The web view of ``gallery_path`` with ``bundle``'s models.
+
+    ``identifier``: the identify loop's Identifier when a source is running (its match
+    threshold is used; its frames arrive through ``live.publish``); None without one.
+    ``token``: required on every request when given (see ``edge.web.security``).
+    """
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secrets.token_bytes(32),
+        SESSION_COOKIE_NAME="edge_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        MAX_CONTENT_LENGTH=int(max_upload_bytes),
+        MAX_PIXELS=int(max_pixels),
+    )
+    threshold = identifier.matcher.threshold if identifier is not None else None
+    ops = Operations(bundle, gallery_path, threshold, threads)
+    live = live or LiveFeed()
+    info = {"bundle": bundle.manifest.get("name", bundle.path.name), "variant": bundle.variant,
+            "threshold": ops.threshold, "has_source": identifier is not None,
+            "max_upload_mb": max_upload_bytes / 2**20, "max_megapixels": max_pixels / 1e6}
+    app.jinja_env.filters["clock"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t))
+    security.install(app, token)
+    app.register_blueprint(make_pages(ops, live, info))
+    app.register_blueprint(make_api(ops, live, info), url_prefix="/api")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        message = exc.description
+        if exc.code == 413:
+            message = f"the upload is too large (at most {info['max_upload_mb']:g} MB)"
+        elif exc.code == 405 and exc.valid_methods:
+            use = [m for m in exc.valid_methods if m not in ("HEAD", "OPTIONS")]
+            message = f"{request.method} is not allowed here (use {' or '.join(use)})"
+        if request.path.startswith("/api/"):
+            response = jsonify(error=message)
+        else:
+            response = app.make_response(render_template("message.html", title=exc.name,
+                                                         message=message))
+        response.status_code = exc.code
+        if exc.code == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        if exc.code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="edge"'
+        return response
+
+    return app

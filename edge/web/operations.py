@@ -1,0 +1,135 @@
+"""What the pages and the JSON API do, once: list, enrol, rename, remove, identify a photo.
+
+The web has its own detector and embedder, made from the bundle on first use: TFLite
+interpreters are not thread-safe, so they are shared by the web's requests under one
+lock and never touched by the identify loop. The gallery is opened per request (SQLite
+connections belong to one thread); the live loop's matcher notices every change.
+Errors a user can cause (``USER_ERRORS``) pass through unchanged: their messages are
+the ones ``edge-enroll`` and ``edge-gallery`` print.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import cv2
+import numpy as np
+
+from edge.align import align_face, to_colour
+from edge.draw import annotate
+from edge.enroll import EnrolError, check_name, enrol, snapshot_of
+from edge.identify import FaceResult
+from edge.images import ImageError
+from edge.track import UNKNOWN
+from gallery.errors import DuplicatePerson, GalleryError, UnknownPerson
+from gallery.match import Matcher
+from gallery.store import Gallery
+
+USER_ERRORS = (EnrolError, ImageError, GalleryError)
+MAX_SIDE = 1600      # larger photos are scaled down before detection
+MAX_FACES = 10
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status of a user error."""
+    if isinstance(exc, UnknownPerson):
+        return 404
+    if isinstance(exc, DuplicatePerson) or "already enrolled" in str(exc):
+        return 409
+    return 400
+
+
+class Operations:
+    def __init__(self, bundle, gallery_path=None, threshold: float | None = None,
+                 threads: int | None = 1):
+        self.bundle, self.gallery_path = bundle, gallery_path
+        self.threshold = bundle.threshold if threshold is None else float(threshold)
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._detector = self._embedder = None
+
+    def gallery(self) -> Gallery:
+        return Gallery(self.gallery_path)
+
+    def _models(self):
+        """(detector, thumbnail embedder); call with the lock held."""
+        if self._detector is None:
+            self._detector = self.bundle.detector(self.threads)
+            self._embedder = self.bundle.thumbnail_embedder(self.threads)
+        return self._detector, self._embedder
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def people(self) -> list[dict]:
+        with self.gallery() as g:
+            return [{"name": p.name, "created": p.created,
+                     "enrolments": [{"id": e.id, "source": e.source, "created": e.created,
+                                     "quality": None if e.quality is None else round(e.quality, 1),
+                                     "thumbnail": f"/thumbnails/{e.id}.png"}
+                                    for e in p.enrolments]}
+                    for p in g.people()]
+
+    def thumbnail(self, enrolment_id: int) -> bytes:
+        with self.gallery() as g:
+            return g.thumbnail(enrolment_id)
+
+    # -- changes --------------------------------------------------------------------------
+
+    def enrol(self, name: str, image, source: str, append: bool = False) -> dict:
+        """Enrol (or with ``append``, add a snapshot to) ``name`` from one photo."""
+        with self.gallery() as g:
+            name = check_name(g, name, append)
+            image = _fit(image)
+            with self._lock:
+                detector, embedder = self._models()
+                snap = dataclasses.replace(snapshot_of(image, detector), source=source)
+                ids = enrol(g, embedder, name, [snap], append)
+        return {"name": name, "enrolments": ids, "appended": append}
+
+    def rename(self, old: str, new: str) -> str:
+        with self.gallery() as g:
+            return g.rename(old, new)
+
+    def remove(self, name: str) -> int:
+        with self.gallery() as g:
+            return g.remove(name)
+
+    # -- identify a photo ---------------------------------------------------------------
+
+    def identify(self, image):
+        """(a dict per face, largest first; the photo, scaled to at most MAX_SIDE, with
+        boxes and names). Boxes are in the given photo's pixels."""
+        given_width, image = image.shape[1], _fit(image)
+        scale = given_width / image.shape[1]
+        spec = self.bundle.spec["input"]
+        with self._lock:
+            detector, embedder = self._models()
+            faces = sorted(detector.detect(image), key=lambda f: f.size, reverse=True)[:MAX_FACES]
+            crops = [to_colour(align_face(image, f.landmarks, int(spec["size"])), spec["colour"])
+                     for f in faces]
+            vectors = embedder.embedder.embed(np.stack(crops)) if crops else []
+        matches = []
+        if len(crops):
+            with Matcher(self.gallery_path, self.bundle.sha256, self.threshold) as m:
+                matches = m.match_many(vectors)
+        results = [FaceResult(i + 1, m.name or UNKNOWN,
+                              float("nan") if m.distance is None else m.distance,
+                              tuple(float(v) for v in f.box), m.margin, m.candidates)
+                   for i, (f, m) in enumerate(zip(faces, matches))]
+        return [_as_dict(r, scale) for r in results], annotate(image, results)
+
+
+def _as_dict(face: FaceResult, scale: float) -> dict:
+    d = face.as_dict()
+    return {"face": face.track, "name": face.name, "known": face.name != UNKNOWN,
+            "distance": d["distance"], "margin": d["margin"],
+            "box": [round(v * scale, 1) for v in face.box],
+            "candidates": [{"name": n, "distance": round(v, 4)} for n, v in face.candidates]}
+
+
+def _fit(image, max_side: int = MAX_SIDE):
+    scale = max_side / max(image.shape[:2])
+    if scale >= 1:
+        return image
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)

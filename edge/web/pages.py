@@ -1,0 +1,116 @@
+"""The HTML pages: live view, enrol, gallery, identify a photo; thumbnails and the stream.
+
+A change that works redirects (303) to the page that shows it, with a one-line notice;
+one that is refused shows the same page again with the reason, and a 4xx status.
+"""
+from __future__ import annotations
+
+import base64
+
+import cv2
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
+                   request, url_for)
+
+from edge.web.operations import USER_ERRORS, status_of
+from edge.web.uploads import photo_from, read_upload
+
+
+def make_pages(ops, live, info) -> Blueprint:
+    bp = Blueprint("pages", __name__)
+
+    def page(template, status=200, **values):
+        return render_template(template, info=info, **values), status
+
+    def photo():
+        return photo_from(request.form, request.files, live, current_app.config["MAX_PIXELS"])
+
+    @bp.get("/")
+    def live_view():
+        return page("live.html", latest=live.latest())
+
+    @bp.get("/stream.mjpg")
+    def stream():
+        if not info["has_source"]:
+            abort(404, "no live source: start edge-identify with --camera, --video or --images")
+        return Response(live.mjpeg(), mimetype="multipart/x-mixed-replace; boundary=frame")
+
+    @bp.get("/snapshot.jpg")
+    def snapshot():
+        _, data = live.jpeg()
+        if not data:
+            abort(404, "no frame from the live source yet")
+        return Response(data, mimetype="image/jpeg")
+
+    @bp.get("/thumbnails/<int:enrolment>.png")
+    def thumbnail(enrolment):
+        try:
+            return Response(ops.thumbnail(enrolment), mimetype="image/png")
+        except USER_ERRORS:
+            abort(404, f"no thumbnail {enrolment}")
+
+    @bp.get("/enrol")
+    def enrol_form():
+        return page("enrol.html")
+
+    @bp.post("/enrol")
+    def enrol():
+        name = request.form.get("name", "")
+        try:
+            image, source = photo()
+            done = ops.enrol(name, image, source)
+        except USER_ERRORS as exc:
+            return page("enrol.html", status_of(exc), error=str(exc), name=name)
+        flash(f"Enrolled {done['name']}.")
+        return redirect(url_for(".gallery"), 303)
+
+    @bp.get("/gallery")
+    def gallery():
+        return page("gallery.html", people=ops.people())
+
+    def gallery_change(change):
+        try:
+            message = change(request.form)
+        except USER_ERRORS as exc:
+            return page("gallery.html", status_of(exc), error=str(exc), people=ops.people())
+        flash(message)
+        return redirect(url_for(".gallery"), 303)
+
+    @bp.post("/gallery/append")
+    def append():
+        def change(form):
+            image, source = photo()
+            done = ops.enrol(form.get("name", ""), image, source, append=True)
+            return f"Added a snapshot to {done['name']}."
+        return gallery_change(change)
+
+    @bp.post("/gallery/rename")
+    def rename():
+        def change(form):
+            old = form.get("name", "")
+            return f"Renamed {old} to {ops.rename(old, form.get('new_name', ''))}."
+        return gallery_change(change)
+
+    @bp.post("/gallery/remove")
+    def remove():
+        def change(form):
+            name = form.get("name", "")
+            n = ops.remove(name)
+            return f"Removed {name} ({n} snapshot{'' if n == 1 else 's'})."
+        return gallery_change(change)
+
+    @bp.get("/identify")
+    def identify_form():
+        return page("identify.html")
+
+    @bp.post("/identify")
+    def identify():
+        try:
+            faces, drawn = ops.identify(read_upload(request.files.get("photo"),
+                                                    current_app.config["MAX_PIXELS"]))
+        except USER_ERRORS as exc:
+            return page("identify.html", status_of(exc), error=str(exc))
+        ok, jpeg = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        picture = "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode()
+        return page("identify.html", faces=faces, picture=picture)
+
+    return bp

@@ -1,0 +1,102 @@
+"""Who may use the web view, and how changes are protected.
+
+- **Token.** When the app has a token, every request but the style sheet must carry it:
+  ``Authorization: Bearer TOKEN``, or once ``?token=TOKEN`` in a page's address, which
+  signs the browser in (an HttpOnly, SameSite=Strict session cookie) and reloads the
+  page without the token in its address. No token, no access: 401.
+- **No token** (bound to 127.0.0.1): only requests whose Host is a loopback name are
+  served, so a web page elsewhere cannot reach the app through DNS rebinding.
+- **CSRF.** Changes are POST only; each POST carries the session's CSRF token in the
+  form field ``csrf_token`` or the header ``X-CSRF-Token`` (missing: 400, wrong: 403).
+  A request signed with the Bearer header needs none: a browser never adds that header
+  by itself, so another site cannot forge it.
+- **Headers.** A strict Content-Security-Policy (no inline script, no framing),
+  nosniff, no referrer, and no caching of anything but the style sheet.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlencode
+
+from flask import abort, g, render_template, request, session
+
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+OPEN = {"static"}  # endpoints served without the token: the style sheet and script
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def install(app, token: str | None) -> None:
+    """Check every request of ``app`` as the module docstring says."""
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.before_request
+    def guard():
+        g.bearer = False
+        if token is None:
+            if _host() not in LOOPBACK:
+                abort(400, "this server answers only to localhost (start it with a token "
+                           "to serve other addresses)")
+        elif request.endpoint not in OPEN:
+            signed_in = _authenticate(token)
+            if signed_in is not None:
+                return signed_in
+        if request.method == "POST" and not g.bearer:
+            sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
+            if not sent:
+                abort(400, "missing CSRF token: reload the page and try again")
+            if not same(sent, session.get("csrf", "")):
+                abort(403, "wrong CSRF token: reload the page and try again")
+
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.endpoint not in OPEN:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _host() -> str:
+    host = request.host.lower()
+    if host.startswith("["):
+        return host[1:].split("]")[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _authenticate(token: str):
+    """None when the request may go on; a response (the sign-in reload) to send instead."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        if not same(header[7:].strip(), token):
+            abort(401, "wrong token")
+        g.bearer = True
+        return None
+    given = request.args.get("token")
+    if given is not None:
+        if not same(given, token):
+            abort(401, "wrong token")
+        session["auth"] = True
+        if request.method == "GET":  # reload without the token in the address bar
+            rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
+            target = "/" + request.path.lstrip("/") + (f"?{rest}" if rest else "")
+            return render_template("signed_in.html", target=target)
+        return None
+    if not session.get("auth"):
+        abort(401, "this server needs its access token: open the address it printed at "
+                   "start (ending in ?token=...), or send Authorization: Bearer TOKEN")
+    return None

@@ -1,0 +1,123 @@
+"""Serving the web view on a background thread while the identify loop runs.
+
+``--serve PORT`` binds 127.0.0.1 (this machine only). ``--serve HOST:PORT`` with any
+other address needs a token: ``--token`` / ``EDGE_TOKEN``, else the one saved next to
+the gallery (``web-token``), else a new one made with ``secrets``, saved there (mode
+600) and printed once.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import socket
+import threading
+from pathlib import Path
+
+import click
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from edge.cli_common import fail
+from edge.web.app import create_app
+from edge.web.live import LiveFeed
+
+TOKEN_FILE = "web-token"
+MIN_TOKEN = 16
+
+
+def parse_address(serve: str) -> tuple[str, int]:
+    """("127.0.0.1", 8000) from "8000"; ("0.0.0.0", 8000) from "0.0.0.0:8000"; "[::]:8000"."""
+    host, _, port = str(serve).strip().rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--serve {serve}: expected [HOST:]PORT, e.g. 8000 or 0.0.0.0:8000")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def saved_token(gallery_path) -> tuple[str, Path, bool]:
+    """(token, its file, whether it is new): the one saved next to the gallery, or a new one."""
+    from gallery.store import default_path
+
+    path = Path(gallery_path or default_path()).parent / TOKEN_FILE
+    if path.is_file():
+        token = path.read_text().strip()
+        if len(token) >= MIN_TOKEN:
+            return token, path, False
+    token = secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token, path, True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):  # addresses may carry ?token=...
+        pass
+
+
+class WebServer:
+    """The running server: ``publish(frame, result)`` feeds the live view."""
+
+    def __init__(self, server, live: LiveFeed, url: str):
+        self.server, self.live, self.url = server, live, url
+        self.thread = threading.Thread(target=server.serve_forever, name="edge-web", daemon=True)
+        self.thread.start()
+
+    def publish(self, frame_bgr, frame_result) -> None:
+        self.live.publish(frame_bgr, frame_result)
+
+    def wait(self) -> None:
+        """Keep serving until Ctrl-C (for sources that end, such as --images)."""
+        click.echo(f"still serving {self.url} (Ctrl-C to stop)", err=True)
+        try:
+            while self.thread.is_alive():
+                self.thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        self.live.close()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start(serve, token, bundle, gallery_path, identifier, threads: int | None = 1) -> WebServer:
+    """Serve the web view at ``serve`` ([HOST:]PORT) on a background thread."""
+    try:
+        host, port = parse_address(serve)
+    except ValueError as exc:
+        fail(str(exc))
+    token_file = new = None
+    if token is not None and len(token) < MIN_TOKEN:
+        fail(f"--token: use at least {MIN_TOKEN} characters (or leave it out to get one made)")
+    if token is None and not is_loopback(host):
+        token, token_file, new = saved_token(gallery_path)
+    live = LiveFeed()
+    app = create_app(bundle, gallery_path, identifier, token, live=live, threads=threads)
+    try:
+        server = make_server(host, port, app, threaded=True, request_handler=_Quiet)
+    except (OSError, SystemExit) as exc:
+        fail(f"cannot serve on {host}:{port}: {getattr(exc, 'strerror', None) or exc}")
+    shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    url = f"http://{shown}:{port}/"
+    web = WebServer(server, live, url)
+    click.echo(f"web view: {url}", err=True)
+    if new:
+        click.echo(f"access token (new, saved in {token_file}): {token}", err=True)
+        click.echo(f"open {url}?token={token} once in your browser", err=True)
+    elif token is not None:
+        where = f"the one in {token_file}" if token_file else "--token / EDGE_TOKEN"
+        click.echo(f"access token required ({where}): open {url}?token=TOKEN once", err=True)
+    return web
