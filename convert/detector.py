@@ -53,6 +53,9 @@ def to_tflite(model, mode: str = "fp32", representative=None) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode in ("dynamic", "full"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        # Per-channel int8 dense weights need FULLY_CONNECTED v12, which tflite-runtime
+        # 2.14 (the last build for older Pis, numpy < 2) cannot load; per-tensor can.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     if mode == "full":
         converter.representative_dataset = lambda: ([x] for x in representative)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -61,8 +61,21 @@ def _embed_child(path, threads, warmup, runs, queue):
                                              else (emb.size, emb.size, 3), dtype=np.uint8)
     result = _time(lambda: emb.embed(face), warmup, runs)
     result["load_ms"] = load_ms
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     queue.put(result)
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory. On Linux, ``ru_maxrss`` carries over
+    the parent's peak through fork and exec (so a spawned child would report at least
+    its parent's), while ``VmHWM`` belongs to the current program image alone."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def embedding_latency(path, threads: int, warmup: int = 20, runs: int = 200) -> dict:

@@ -114,16 +114,34 @@ def load_bundle(name_or_path, variant: str | None = None, verify: bool = True) -
     if variant not in variants:
         raise BundleError(f"{path}: no variant {variant!r} (has: {', '.join(variants)})")
     bundle = Bundle(path, manifest, variant)
-    files = [(variants[variant]["file"], variants[variant]["sha256"])]
-    files += [(d["file"], d["sha256"]) for k, d in manifest.get("detector", {}).items()
-              if isinstance(d, dict) and "file" in d]
+    try:
+        files = [(variants[variant]["file"], variants[variant]["sha256"])]
+        files += [(d["file"], d["sha256"]) for k, d in manifest.get("detector", {}).items()
+                  if isinstance(d, dict) and "file" in d]
+    except (KeyError, TypeError) as exc:
+        raise BundleError(f"{path}: manifest entry lacks {exc} (damaged or hand-edited)") from None
     for name, digest in files:
         f = path / name
         if not f.is_file():
             raise BundleError(f"{path}: missing file {name}")
         if verify and sha256_file(f) != digest:
             raise BundleError(f"{path}: {name} does not match its sha256 (corrupt or altered)")
+    if verify:
+        _check_runtime(path, [name for name, _ in files])
     return bundle
+
+
+def _check_runtime(path: Path, names):
+    """Open each model once with this device's TFLite runtime, so a bundle it cannot run
+    (ops newer than the runtime) is refused here in one line, not mid-identification."""
+    from edge.litert import RUNTIME, make_interpreter
+
+    for name in names:
+        try:
+            make_interpreter(path / name, 1)
+        except ValueError as exc:
+            raise BundleError(f"{path}: {name} cannot run on this TFLite runtime ({RUNTIME}: "
+                              f"{str(exc).strip().splitlines()[0]})") from None
 
 
 class ThumbnailEmbedder:

@@ -102,8 +102,11 @@ def open_picamera(index: int = 0, size=(640, 480)) -> LiveSource:
 
     "RGB888" in picamera2 is stored B, G, R per pixel: OpenCV's order, no conversion.
     """
-    from picamera2 import Picamera2
-
+    try:
+        from picamera2 import Picamera2
+    except ImportError:
+        raise SourceError("Pi camera: picamera2 is not installed (on Raspberry Pi OS: "
+                          "sudo apt install python3-picamera2)") from None
     try:
         cam = Picamera2(index)
         cam.configure(cam.create_video_configuration(main={"size": tuple(size), "format": "RGB888"}))

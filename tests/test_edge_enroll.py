@@ -1,0 +1,175 @@
+"""edge-enroll on real photos: what is accepted, what is refused and why, and that a
+refusal never changes the gallery (compared entry by entry before and after)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edge.bundle import load_bundle
+from edge.cli_enroll import main as enroll
+from gallery.cli import cli as gallery_cli
+from tests.edge_support import BUNDLE, gallery_state, orl, write
+
+pytestmark = pytest.mark.edge
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Good and bad photos made from real ORL faces."""
+    root = tmp_path_factory.mktemp("photos")
+    face = orl(1, 1)
+    small = cv2.resize(face, (round(30 * 92 / 112), 30), interpolation=cv2.INTER_AREA)
+    good = write(root / "ada.png", face)
+    data = (root / "ada.png").read_bytes()
+    (root / "truncated.png").write_bytes(data[: len(data) // 2])
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "text.jpg").write_text("this is not a photo")
+    return {
+        "good": good,
+        "good2": write(root / "ada2.png", orl(1, 2)),
+        "other": write(root / "bob.png", orl(5, 1)),
+        "blank": write(root / "blank.png", np.full((240, 240, 3), 128, np.uint8)),
+        "noise": write(root / "noise.png",
+                       np.random.default_rng(0).integers(0, 256, (240, 240, 3), dtype=np.uint8)),
+        "two": write(root / "two.png", np.hstack([orl(1, 1), orl(5, 1)])),
+        "small": write(root / "small.png", cv2.copyMakeBorder(small, 40, 40, 40, 40,
+                                                                cv2.BORDER_REPLICATE)),
+        "blurred": write(root / "blurred.png", cv2.GaussianBlur(face, (0, 0), 4)),
+        "truncated": str(root / "truncated.png"),
+        "empty": str(root / "empty.jpg"),
+        "text": str(root / "text.jpg"),
+        "missing": str(root / "missing.png"),
+        "folder": str(root),
+    }
+
+
+def run(*args):
+    return CliRunner().invoke(enroll, [*map(str, args), "--bundle", BUNDLE, "--threads", "1"])
+
+
+def enrolled(gallery, *args):
+    result = run(*args, "--gallery", gallery)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def refused(gallery, *args, match: str) -> str:
+    """The command fails with one ``Error:`` line holding ``match`` and no traceback,
+    and the gallery is exactly as it was."""
+    before = gallery_state(gallery)
+    result = run(*args, "--gallery", gallery)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert match in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    assert gallery_state(gallery) == before
+    return lines[0]
+
+
+@pytest.fixture
+def gallery(tmp_path, photos):
+    """A gallery with Ada enrolled from one photo."""
+    path = tmp_path / "gallery.db"
+    enrolled(path, "Ada", "--image", photos["good"])
+    return path
+
+
+def test_one_photo_enrols_a_person(tmp_path, photos):
+    path = tmp_path / "g.db"
+    out = enrolled(path, "Ada", "--image", photos["good"])
+    assert out.startswith("enrolled Ada: 1 snapshot ")
+    people, vectors = gallery_state(path)
+    assert [name for name, _ in people] == ["Ada"]
+    (entry,) = people[0][1]
+    assert entry[1] == load_bundle(BUNDLE).sha256 and entry[2] == photos["good"]
+    listed = CliRunner().invoke(gallery_cli, ["list", "--json", "--gallery", str(path)])
+    assert json.loads(listed.stdout)["people"][0]["enrolments"] == 1
+
+
+def test_the_same_name_needs_append(gallery, photos):
+    refused(gallery, "Ada", "--image", photos["good2"], match="'Ada' is already enrolled (use --append")
+    assert "enrolled Ada" in enrolled(gallery, "Ada", "--append", "--image", photos["good2"])
+    people, _ = gallery_state(gallery)
+    assert len(people[0][1]) == 2
+    refused(gallery, "Bob", "--append", "--image", photos["other"], match="'Bob' is not enrolled")
+
+
+@pytest.mark.parametrize("photo, reason", [
+    ("blank", "no face found"),
+    ("noise", "no face found"),
+    ("two", "2 faces found; enrol from a photo of one person"),
+    ("small", "face too small"),
+    ("blurred", "face too blurred"),
+    ("truncated", "not a readable image"),
+    ("empty", "empty file"),
+    ("text", "not a readable image"),
+    ("missing", "no such file"),
+    ("folder", "is a folder"),
+])
+def test_unusable_photos_are_refused(gallery, photos, photo, reason):
+    line = refused(gallery, "Bob", "--image", photos[photo], match=reason)
+    assert photos[photo] in line  # says which photo
+
+
+def test_one_bad_photo_refuses_the_whole_person(gallery, photos):
+    refused(gallery, "Bob", "--image", photos["other"], "--image", photos["blurred"],
+            match="face too blurred")
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("", "give the person's NAME"),
+    ("   ", "a name cannot be empty"),
+    ("x" * 65, "65 characters long; the limit is 64"),
+    ("Ada\x07Lovelace", "control character U+0007"),
+    ("Ada\u202eLovelace", "control character U+202E"),
+])
+def test_bad_names_are_refused(gallery, photos, name, reason):
+    refused(gallery, name, "--image", photos["other"], match=reason)
+
+
+def test_a_unicode_name_is_accepted(gallery, photos):
+    name = "Zoë Ñandú 李小龍"
+    decomposed = "Zoe\u0308 N\u0303andu\u0301 李小龍"  # the same name typed another way
+    assert name in enrolled(gallery, name, "--image", photos["other"])
+    refused(gallery, decomposed, "--image", photos["good2"], match="already enrolled")
+    people, _ = gallery_state(gallery)
+    assert sorted(n for n, _ in people) == sorted(["Ada", name])
+    assert "enrolled" in enrolled(gallery, "x" * 64, "--image", photos["good2"])
+
+
+def test_command_line_mistakes_are_one_line(gallery, photos, tmp_path):
+    refused(gallery, "Bob", match="give exactly one of --camera, --image or --from-dir")
+    refused(gallery, "Bob", "--image", photos["other"], "--from-dir", str(tmp_path),
+            match="give exactly one of")
+    refused(gallery, "Bob", "--from-dir", str(tmp_path), match="give no NAME")
+    refused(gallery, "--image", photos["other"], match="give the person's NAME")
+    (tmp_path / "nobody").mkdir()
+    refused(gallery, "--from-dir", str(tmp_path / "nobody"), match="no person sub-folders")
+
+
+def test_from_dir_enrols_the_good_and_reports_the_bad(gallery, photos, tmp_path):
+    root = tmp_path / "people"
+    (root / "Bob").mkdir(parents=True)
+    shutil.copy(photos["other"], root / "Bob" / "1.png")
+    write(root / "Bob" / "2.png", orl(5, 2))
+    (root / "Eve").mkdir()
+    shutil.copy(photos["good2"], root / "Eve" / "good.png")
+    shutil.copy(photos["two"], root / "Eve" / "two.png")     # spoils Eve entirely
+    (root / "Empty").mkdir()
+    result = run("--from-dir", root, "--gallery", gallery)
+    assert result.exit_code == 1, result.output
+    assert "enrolled Bob: 2 snapshots" in result.stdout
+    assert "1 of 3 people enrolled" in result.stdout
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and "Traceback" not in result.output
+    assert errors[0].startswith("refused Empty: ") and "no photos" in errors[0]
+    assert errors[1].startswith("refused Eve: ") and "2 faces found" in errors[1]
+    people, _ = gallery_state(gallery)
+    assert sorted(n for n, _ in people) == ["Ada", "Bob"]
+    assert [len(e) for n, e in people if n == "Bob"] == [2]
