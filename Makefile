@@ -34,3 +34,14 @@ bundles: install
 	$(PY) -m train.cli fit $(PROTOCOL)/train runs/sface --arch sface --epochs 0
 	$(PY) -m convert.cli runs/sface edge/bundles/accurate --train $(PROTOCOL)/train --eval $(PROTOCOL)/eval \
 		--name accurate --variants fp32,int8 --ship int8 --tolerance 0.3 --licence "$(LICENCE_SFACE)" --overwrite
+
+# Issue 7's workstation suite: benchmarks/RESULTS.md, HEADLINE.md and results/*.png from
+# one run on this machine (about 12 minutes on 2 cores). `make peers` first adds the
+# face_recognition peer; without it that part is reported as not measured.
+.PHONY: benchmarks peers
+benchmarks: install
+	$(PY) -m benchmarks.run --data $(DATA) --protocol $(PROTOCOL)
+
+peers: install
+	$(VENV)/bin/pip install -q -e ".[peers]"
+	$(VENV)/bin/pip install -q face_recognition --no-deps

@@ -29,6 +29,26 @@ def agreement_scenes(count: int) -> list[np.ndarray]:
     return [skimage.data.astronaut()[..., ::-1].copy()] + face_scenes(count, seed=7)
 
 
+def compare(detector, scenes: list, references: list) -> tuple[list, int, list]:
+    """Run ``detector`` on every scene against the package's faces (``references``).
+
+    Returns (for each package face: (IoU, largest landmark error px) or None; faces the
+    package does not report (IoU < 0.5 with all of its faces); ms per scene). The first
+    two scenes are run once untimed first (warm-up: astronaut and a 640x480 scene).
+    """
+    for scene in scenes[:2]:
+        detector.detect(scene)
+    pairs, extra, times = [], 0, []
+    for scene, reference in zip(scenes, references):
+        start = time.perf_counter()
+        faces = detector.detect(scene)
+        times.append((time.perf_counter() - start) * 1e3)
+        pairs += agreement(reference, faces)
+        extra += sum(max((iou(f.box, r.box) for r in reference), default=0) < 0.5
+                     for f in faces)
+    return pairs, extra, times
+
+
 def summarise(pairs: list, extra: int, ms: float) -> str:
     found = [p for p in pairs if p is not None and p[0] >= 0.5]
     ious = np.array([p[0] for p in found])
@@ -74,16 +94,7 @@ def run(out: Path, args):
           "   ms")
     for variant in variants:
         detector = Detector(*(files[(mode, n)] for mode, n in zip(variant, NETS)), threads=1)
-        for scene in scenes[:2]:  # warm-up: astronaut and a 640x480 scene
-            detector.detect(scene)
-        pairs, extra, times = [], 0, []
-        for scene, reference in zip(scenes, references):
-            start = time.perf_counter()
-            faces = detector.detect(scene)
-            times.append((time.perf_counter() - start) * 1e3)
-            pairs += agreement(reference, faces)
-            extra += sum(max((iou(f.box, r.box) for r in reference), default=0) < 0.5
-                         for f in faces)
+        pairs, extra, times = compare(detector, scenes, references)
         print(f"{' / '.join(variant):27s} {summarise(pairs, extra, np.median(times))}")
     sizes = {k: p.stat().st_size for k, p in files.items()}
     for mode in ("fp32", "dynamic", "full"):

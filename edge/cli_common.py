@@ -1,7 +1,15 @@
-"""Options and error handling shared by the device's commands."""
+"""Options and error handling shared by the device's commands.
+
+Imported before numpy by every device command: matching one face is a small matrix
+product, and on a busy 2-4 core device BLAS threads only wait for each other (and for
+the interpreter's threads), so the commands use one unless told otherwise.
+"""
 from __future__ import annotations
 
 import functools
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 
