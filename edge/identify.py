@@ -74,7 +74,9 @@ class Identifier:
         self.size, self.colour = int(spec["size"]), spec["colour"]
         self.matcher, self.every, self.max_faces = matcher, max(1, every), max_faces
         self.votes, self.track = votes, track
-        self.tracker = Tracker(votes=votes)
+        # a face moves little in embedding space between detections; another person
+        # stepping into the same place is farther than the match threshold
+        self.tracker = Tracker(votes=votes, max_jump=matcher.threshold)
         self.timings = Timings()
         self._index = 0
         self._last: list[FaceResult] = []
@@ -108,7 +110,7 @@ class Identifier:
         self.timings.add("match", time.perf_counter() - t)
         names = [m.name or UNKNOWN for m in matches]
         dists = [m.distance if m.distance is not None else float("nan") for m in matches]
-        tracks = self.tracker.update([f.box for f in faces], names, dists)
+        tracks = self.tracker.update([f.box for f in faces], names, dists, emb if len(crops) else None)
         by_box = {tuple(float(v) for v in f.box): m for f, m in zip(faces, matches)}
         self._last = [FaceResult(t.id, t.name, t.distance, t.box,
                                  getattr(by_box.get(t.box), "margin", None))

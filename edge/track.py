@@ -1,6 +1,9 @@
 """Following faces from frame to frame, and settling each one's name by a vote.
 
-Detections are matched to tracks by box overlap (IoU), greedily, best overlap first.
+Detections are matched to tracks by box overlap (IoU), greedily, best overlap first;
+when embeddings are given, a detection continues a track only if it also looks like the
+face the track saw last (distance within ``max_jump``), so a new person stepping into
+the spot someone left starts a new track instead of inheriting the old one's votes.
 A track's name is the most frequent name among its last few identifications, so one
 bad frame does not make a name flicker; a stranger stays "unknown".
 """
@@ -30,6 +33,7 @@ class Track:
     distance: float = float("nan")
     missed: int = 0
     hits: int = 0
+    embedding: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -49,35 +53,47 @@ class Tracker:
     min_iou: float = 0.3
     votes: int = 5
     max_missed: int = 5
+    max_jump: float | None = None    # embedding distance a track may move between detections
     tracks: list = field(default_factory=list)
     _next: int = 1
 
-    def update(self, boxes, names, distances) -> list[Track]:
-        """Feed one frame's identified detections; returns the tracks seen this frame."""
+    def update(self, boxes, names, distances, embeddings=None) -> list[Track]:
+        """Feed one frame's identified detections (and their L2-normalised embeddings,
+        if any); returns the tracks seen this frame."""
+        embs = [None] * len(boxes) if embeddings is None else list(embeddings)
         pairs = sorted(((iou(t.box, b), ti, di) for ti, t in enumerate(self.tracks)
                         for di, b in enumerate(boxes)), reverse=True)
         used_t, used_d, seen = set(), set(), []
         for overlap, ti, di in pairs:
             if overlap < self.min_iou or ti in used_t or di in used_d:
                 continue
+            if not self._alike(self.tracks[ti], embs[di]):
+                continue
             used_t.add(ti)
             used_d.add(di)
-            seen.append(self._hit(self.tracks[ti], boxes[di], names[di], distances[di]))
+            seen.append(self._hit(self.tracks[ti], boxes[di], names[di], distances[di], embs[di]))
         for di, box in enumerate(boxes):
             if di not in used_d:
                 track = Track(self._next, tuple(box), deque(maxlen=self.votes))
                 self._next += 1
                 self.tracks.append(track)
-                seen.append(self._hit(track, box, names[di], distances[di]))
+                seen.append(self._hit(track, box, names[di], distances[di], embs[di]))
         for ti, track in enumerate(self.tracks):
             if ti not in used_t and track not in seen:
                 track.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return sorted(seen, key=lambda t: t.id)
 
+    def _alike(self, track, embedding) -> bool:
+        if self.max_jump is None or embedding is None or track.embedding is None:
+            return True
+        return float(np.linalg.norm(track.embedding - embedding)) <= self.max_jump
+
     @staticmethod
-    def _hit(track, box, name, distance):
+    def _hit(track, box, name, distance, embedding=None):
         track.box, track.missed = tuple(float(v) for v in box), 0
+        if embedding is not None:
+            track.embedding = np.asarray(embedding, dtype=np.float32)
         track.votes.append(name)
         track.distance = float(distance)
         track.hits += 1

@@ -244,3 +244,19 @@ def test_the_identifier_as_a_library(enrolled_gallery, clip_file):
     json.dumps([r.as_dict() for r in results])
     summary = ident.timings.summary()
     assert summary["frames"] == 4 and summary["detect"]["n"] == 2
+
+
+def test_a_new_person_in_the_same_place_starts_a_new_track():
+    """Overlap alone would hand the old track's votes to whoever steps into its box;
+    with embeddings, a face too unlike the track's last one starts a track of its own."""
+    from edge.track import Tracker
+
+    ada, bob = np.eye(4)[0], np.eye(4)[1]           # distance sqrt(2) apart
+    tracker = Tracker(votes=5, max_jump=0.9)
+    box = (10, 10, 110, 110)
+    for _ in range(4):
+        (first,) = tracker.update([box], ["ada"], [0.3], [ada])
+    (second,) = tracker.update([box], ["bob"], [0.3], [bob])
+    assert second.id != first.id and second.name == "bob"
+    (again,) = tracker.update([box], ["bob"], [0.3], [bob * 0.99 + ada * 0.01])
+    assert again.id == second.id
