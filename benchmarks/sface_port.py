@@ -24,6 +24,7 @@ import click  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge import metrics  # noqa: E402
+from train.sface import onnx_reference  # noqa: E402
 from edge.align import normalise, resize_whole, to_colour  # noqa: E402
 from edge.faces import FaceError  # noqa: E402
 from edge.images import read_image  # noqa: E402
@@ -48,30 +49,6 @@ def aligned_faces(paths, finder):
     return np.stack(faces), whole
 
 
-def onnx_embedder(path):
-    """onnxruntime on the ONNX file, after dropping the graph inputs nothing feeds."""
-    import onnx
-    import onnxruntime as ort
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    fixed = {t.name for t in graph.initializer}
-    used = {name for node in graph.node for name in node.input}
-    inputs = [i for i in graph.input if i.name not in fixed and i.name in used]
-    del graph.input[:]
-    graph.input.extend(inputs)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-
-    def embed(faces):   # NCHW RGB 0..255: the graph normalises by itself
-        nchw = faces.astype(np.float32).transpose(0, 3, 1, 2)
-        return np.concatenate([session.run(None, {name: f[None]})[0] for f in nchw])
-    return embed
-
-
 def unit(x):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
@@ -92,7 +69,7 @@ def main(data: Path, onnx_path: Path | None):
         onnx_weights = sum(w.size for w in sface.load_onnx_weights(onnx_path).values())
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc))
-    embed_onnx = onnx_embedder(onnx_path)
+    embed_onnx = onnx_reference(onnx_path)
 
     def embed_keras(faces):
         return model.predict(normalise(faces, sface.INPUT_MEAN, sface.INPUT_SCALE), verbose=0)

@@ -40,24 +40,6 @@ def faces():
                      for name in FACES])
 
 
-def onnx_embeddings(path, faces):
-    """Reference: the ONNX file run by onnxruntime, its stale graph inputs removed."""
-    model = onnx.load(str(path))
-    graph = model.graph
-    fixed = {t.name for t in graph.initializer}
-    used = {name for node in graph.node for name in node.input}
-    inputs = [i for i in graph.input if i.name not in fixed and i.name in used]
-    del graph.input[:]
-    graph.input.extend(inputs)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name   # "data": NCHW RGB 0..255, normalised inside
-    nchw = faces.astype(np.float32).transpose(0, 3, 1, 2)
-    return np.concatenate([session.run(None, {name: face[None]})[0] for face in nchw])
-
-
 def keras_embeddings(model, faces):
     return model.predict(normalise(faces, sface.INPUT_MEAN, sface.INPUT_SCALE), verbose=0)
 
@@ -69,7 +51,7 @@ def model(onnx_path):
 
 def test_keras_matches_onnx_on_real_aligned_faces(onnx_path, model, faces):
     ours = keras_embeddings(model, faces)
-    reference = onnx_embeddings(onnx_path, faces)
+    reference = sface.onnx_reference(onnx_path)(faces)
     assert ours.shape == (len(FACES), sface.EMBEDDING_SIZE)
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     cosine = (ours * reference).sum(1) / np.linalg.norm(reference, axis=1)

@@ -269,3 +269,29 @@ def freezable_blocks(model: keras.Model) -> dict[str, list]:
         block = "_".join(parts[:2]) if parts[0] == "conv" else "head"
         blocks.setdefault(block, []).append(layer)
     return blocks
+
+
+def onnx_reference(path):
+    """The reference: onnxruntime running the ONNX file, after dropping the stale graph
+    inputs nothing feeds. Returns ``embed(faces)`` for NHWC RGB 0..255 faces (the graph
+    normalises by itself); its embeddings are not L2-normalised."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    fixed = {t.name for t in graph.initializer}
+    used = {name for node in graph.node for name in node.input}
+    inputs = [i for i in graph.input if i.name not in fixed and i.name in used]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def embed(faces):   # NCHW RGB 0..255: the graph normalises by itself
+        nchw = faces.astype(np.float32).transpose(0, 3, 1, 2)
+        return np.concatenate([session.run(None, {name: f[None]})[0] for f in nchw])
+    return embed
