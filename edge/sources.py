@@ -123,9 +123,13 @@ def open_picamera(index: int = 0, size=(640, 480)) -> LiveSource:
 
 def open_capture(target, size=None, live=True):
     """An OpenCV capture: a device index, a video file, or an RTSP/HTTP stream."""
+    quiet = getattr(getattr(cv2, "utils", None), "logging", None)
+    if quiet is not None:  # OpenCV's own warnings would come before our one line
+        quiet.setLogLevel(quiet.LOG_LEVEL_ERROR)
     cap = cv2.VideoCapture(target)
     if not cap.isOpened():
-        raise SourceError(f"{target}: cannot open (no such camera, file or stream)")
+        what = f"camera {target}" if isinstance(target, int) else str(target)
+        raise SourceError(f"{what}: cannot open (no such camera, file or stream)")
     if size and isinstance(target, int):
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
