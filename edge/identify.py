@@ -3,7 +3,6 @@
 ``Identifier.process(frame)`` does one frame. Detection (and with it alignment, embedding
 and matching) runs on every ``every``-th frame; in between, the tracks of the last
 detection are reported as they stand. Each stage's time is recorded for ``--stats``.
-With ``track=False`` (still photos) every frame stands alone: no tracks, no votes.
 """
 from __future__ import annotations
 
@@ -67,13 +66,12 @@ class Timings:
 
 class Identifier:
     def __init__(self, bundle, matcher, threads: int | None = 2, every: int = 3,
-                 max_faces: int = 5, min_face: int = 40, votes: int = 5, track: bool = True):
+                 max_faces: int = 5, min_face: int = 40, votes: int = 5):
         self.detector = bundle.detector(threads, min_face=min_face)
         self.embedder = bundle.embedder(threads)
         spec = bundle.spec["input"]
         self.size, self.colour = int(spec["size"]), spec["colour"]
         self.matcher, self.every, self.max_faces = matcher, max(1, every), max_faces
-        self.votes, self.track = votes, track
         # a face moves little in embedding space between detections; another person
         # stepping into the same place is farther than the match threshold
         self.tracker = Tracker(votes=votes, max_jump=matcher.threshold)
@@ -99,8 +97,6 @@ class Identifier:
         now = time.time()
         if index % self.every:
             return FrameResult(index, now, False, list(self._last))
-        if not self.track:  # unrelated photos: every one is its own scene
-            self.tracker = Tracker(votes=1)
         faces, crops = self.faces_of(frame)
         t = time.perf_counter()
         emb = self.embedder.embed(np.stack(crops)) if crops else np.zeros((0, 1))

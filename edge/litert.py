@@ -6,7 +6,10 @@ device never needs TensorFlow itself.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
 
 
 def _find():
@@ -31,6 +34,26 @@ def make_interpreter(path: str, threads: int | None = None):
     if _INTERPRETER is None:
         raise RuntimeError("no TFLite interpreter: pip install ai-edge-litert "
                            "(or tflite-runtime on numpy < 2)")
-    interpreter = _INTERPRETER(model_path=str(path), num_threads=threads)
-    interpreter.allocate_tensors()
+    with _quiet_stderr():  # the runtime's "INFO: Created ... XNNPACK delegate" line
+        interpreter = _INTERPRETER(model_path=str(path), num_threads=threads)
+        interpreter.allocate_tensors()
     return interpreter
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the C++ runtime's informational lines on file descriptor 2 (a failure
+    still raises, with its message, as a Python exception)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
