@@ -45,3 +45,11 @@ benchmarks: install
 peers: install
 	$(VENV)/bin/pip install -q -e ".[peers]"
 	$(VENV)/bin/pip install -q face_recognition --no-deps
+
+# Issue 9: the edge runtime installed and run in emulated Raspberry Pi OS (arm64), for the
+# Pi 4 and Pi 5 CPUs, compared with x86 (root; docs/pi.md). PI_CPUS, PI_RUNTIMES,
+# PI_BUNDLES, PI_TESTS and PI_CACHE choose and cache (see pi/check.sh), e.g.
+# `make pi-check PI_CPUS=cortex-a76 PI_RUNTIMES=litert`.
+.PHONY: pi-check
+pi-check:
+	bash pi/check.sh
