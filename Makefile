@@ -35,7 +35,7 @@ bundles: install
 	$(PY) -m convert.cli runs/sface edge/bundles/accurate --train $(PROTOCOL)/train --eval $(PROTOCOL)/eval \
 		--name accurate --variants fp32,int8 --ship int8 --tolerance 0.3 --licence "$(LICENCE_SFACE)" --overwrite
 
-# Issue 7's workstation suite: benchmarks/RESULTS.md, HEADLINE.md and results/*.png from
+# The workstation benchmark suite: benchmarks/RESULTS.md, HEADLINE.md and results/*.png from
 # one run on this machine (about 12 minutes on 2 cores). `make peers` first adds the
 # face_recognition peer; without it that part is reported as not measured.
 .PHONY: benchmarks peers
@@ -46,7 +46,7 @@ peers: install
 	$(VENV)/bin/pip install -q -e ".[peers]"
 	$(VENV)/bin/pip install -q face_recognition --no-deps
 
-# Issue 9: the edge runtime installed and run in emulated Raspberry Pi OS (arm64), for the
+# The edge runtime installed and run in emulated Raspberry Pi OS (arm64), for the
 # Pi 4 and Pi 5 CPUs, compared with x86 (root; docs/pi.md). PI_CPUS, PI_RUNTIMES,
 # PI_BUNDLES, PI_TESTS and PI_CACHE choose and cache (see pi/check.sh), e.g.
 # `make pi-check PI_CPUS=cortex-a76 PI_RUNTIMES=litert`.

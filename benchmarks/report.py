@@ -41,7 +41,7 @@ def _fast_default(r):
 
 
 def targets(r) -> list[dict]:
-    """Each target of issue 7: what it asks, what this run measured, met or missed."""
+    """Each benchmark target: what it asks, what this run measured, met or missed."""
     out = []
 
     def add(target, measured, ok, gap=""):
