@@ -22,6 +22,10 @@
 #   PI_OUT        results                        (default: runs/pi-check)
 #   PI_DATA       shared data folder             (default: ../shared/data)
 #   PI_KEEP       1 = keep the unpacked root filesystem after the run
+#   PI_MIRROR     Debian mirror                  (default: http://deb.debian.org/debian)
+#
+# Exit status 1 when a test fails, a name or an embedding differs from x86, or a library
+# is aligned below 16 KiB (runs/pi-check/summary.md says which).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
