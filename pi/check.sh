@@ -321,7 +321,7 @@ main() {
     for cpu in $CPUS; do
         for variant in $RUNTIMES; do
             say "run $cpu / $variant"
-            in_pi "$cpu" /usr/bin/env PY=/pi/venv-$variant/bin/python SRC=/pi/main DATA=/pi/shared/data \
+            in_pi "$cpu" /usr/bin/env "PY=/pi/venv-$variant/bin/python" SRC=/pi/main DATA=/pi/shared/data \
                 INPUTS=/pi/inputs BUNDLES="$BUNDLES" TESTS="$TESTS" CLI=installed \
                 bash /pi/main/pi/device.sh run "/pi/out/$cpu-$variant"
             grep -q "\"runtime\": \"${EXPECT_RUNTIME[$variant]}\"" "$ROOT/pi/out/$cpu-$variant/versions.json" ||
