@@ -164,6 +164,13 @@ class Detector:
                  min_face: int = MIN_FACE, thresholds=THRESHOLDS,
                  scale_factor: float = SCALE_FACTOR, batch=(16, 8)):
         self.pnet, self.rnet, self.onet = (Net(p, threads) for p in (pnet, rnet, onet))
+        from edge.litert import RUNTIME
+
+        if RUNTIME == "tflite_runtime":
+            # tflite-runtime 2.14's int8 dot-product kernel (CPUs with asimddp, such as the
+            # Pi 5's) reads past its buffer for fully connected layers at batch 2 or more
+            # (seen under emulated cortex-a76); one crop at a time avoids that kernel path.
+            batch = (1, 1)
         self.batch = batch
         self.min_face, self.scale_factor = min_face, scale_factor
         self.thresholds = tuple(thresholds)
