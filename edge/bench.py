@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 
@@ -101,7 +102,7 @@ def scene(size, faces: list, rng) -> np.ndarray:
         x = int((i + 0.5) * w / max(1, len(faces)) - fw / 2)
         y = int(h / 2 - fh / 2)
         if 0 <= x and x + fw <= w:
-            frame[y:y + fh, x:x + fw] = __import__("cv2").resize(face, (fw, fh))
+            frame[y:y + fh, x:x + fw] = cv2.resize(face, (fw, fh))
     return frame
 
 

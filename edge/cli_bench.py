@@ -186,21 +186,35 @@ def _detector(b, labelled, threads):
 
 def _pipeline(b, clip, labelled):
     import tempfile
+
+    if clip is None and not labelled:
+        click.echo("\n(pipeline skipped: give --clip or --faces)")
+        return None
+    with tempfile.TemporaryDirectory() as made_dir:
+        if clip is None:
+            from edge.clips import make_clip
+            clip = str(Path(made_dir) / "clip.mp4")
+            make_clip(labelled, seed=0, segments=4, frames_per_segment=30).write(clip)
+        out = _pipeline_runs(b, clip)
+    click.echo(f"\n[{b.manifest.get('name')}] pipeline on {clip}: "
+               + ", ".join(f"detection every {k.split('_')[1]} frame(s): {v['fps']:.1f} fps"
+                           for k, v in out.items()))
+    for stage in ("detect", "align", "embed", "match"):
+        s = out["every_1"].get(stage)
+        if s:
+            click.echo(f"  {stage:<8} p50 {s['p50']:.2f} ms  p95 {s['p95']:.2f} ms")
+    return out
+
+
+def _pipeline_runs(b, clip):
+    """Per-stage latency and frames per second with detection every 1 and 3 frames."""
+    import tempfile
     import time
 
     from edge.identify import Identifier
     from edge.sources import open_source
     from gallery.match import Matcher
 
-    if clip is None:
-        if not labelled:
-            click.echo("\n(pipeline skipped: give --clip or --faces)")
-            return None
-        from edge.clips import make_clip
-        made = make_clip(labelled, seed=0, segments=4, frames_per_segment=30)
-        tmp = tempfile.mkdtemp()
-        clip = str(Path(tmp) / "clip.mp4")
-        made.write(clip)
     out = {}
     for every in (1, 3):
         with tempfile.TemporaryDirectory() as tmp:
@@ -218,13 +232,6 @@ def _pipeline(b, clip, labelled):
             s = ident.timings.summary()
             s["fps"] = s["frames"] / (time.perf_counter() - t0)
             out[f"every_{every}"] = s
-    click.echo(f"\n[{b.manifest.get('name')}] pipeline on {clip}: "
-               + ", ".join(f"detection every {k.split('_')[1]} frame(s): {v['fps']:.1f} fps"
-                           for k, v in out.items()))
-    for stage in ("detect", "align", "embed", "match"):
-        s = out["every_1"].get(stage)
-        if s:
-            click.echo(f"  {stage:<8} p50 {s['p50']:.2f} ms  p95 {s['p95']:.2f} ms")
     return out
 
 

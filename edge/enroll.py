@@ -56,14 +56,18 @@ def snapshot_of(image, detector, source: str = "", min_face: int = MIN_FACE,
 
 def check_name(gallery, name: str, append: bool) -> str:
     """The cleaned name, or EnrolError (bad name, duplicate without append, unknown with append)."""
-    from gallery.errors import GalleryError
+    from gallery.errors import GalleryError, UnknownPerson
     from gallery.names import clean_name
 
     try:
         name = clean_name(name)
     except GalleryError as exc:
         raise EnrolError(str(exc)) from None
-    exists = any(p.name == name for p in gallery.people())
+    try:
+        gallery.person(name)
+        exists = True
+    except UnknownPerson:
+        exists = False
     if exists and not append:
         raise EnrolError(f"{name!r} is already enrolled (use --append to add a snapshot)")
     if append and not exists:
