@@ -41,6 +41,14 @@ def test_each_objective_trains_and_saves(tmp_path, objective):
     assert emb.shape == (4, 128) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
 
 
+def test_given_validation_people_are_used_as_they_are(tmp_path):
+    faces = _synthetic(people=9)
+    train, val = faces.subset(range(6)), faces.subset(range(6, 9))
+    cfg = FitConfig(epochs=1, steps=2, batch=16, val_fraction=0.5, size=32)
+    summary = fit(train, tmp_path, cfg, verbose=0, val=val)
+    assert summary["train"]["people"] == 6 and summary["validation"]["people"] == 3
+
+
 def test_split_is_identity_disjoint():
     faces = _synthetic(people=20)
     train, val = split_people(faces, 0.2, seed=1)

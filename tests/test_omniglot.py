@@ -2,7 +2,8 @@
 import numpy as np
 
 from tests.conftest import need_data
-from train.omniglot import evaluate_runs, load_background, load_runs
+from train.data import Faces
+from train.omniglot import evaluate_runs, load_background, load_runs, with_rotations
 
 
 def test_background_sets_and_runs_load():
@@ -33,3 +34,14 @@ def test_runs_scoring_is_exact():
                    for _, _, truth in runs]
     onehot = lambda x: np.eye(20)[x[:, 0, 0].astype(int)]
     assert evaluate_runs(onehot, oracle_runs)["accuracy"] == 1.0
+
+
+def test_rotations_are_new_classes_of_the_same_drawings():
+    chars = Faces(np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3), np.array([0, 1]),
+                  ["greek/a", "greek/b"], "grey")
+    more = with_rotations(chars)
+    assert len(more.names) == 8 and len(more) == 8
+    assert more.names[:2] == ["greek/a", "greek/b"] and more.names[2] == "greek/a@90"
+    assert list(more.labels) == list(range(8))
+    np.testing.assert_array_equal(more.images[2], np.rot90(chars.images[0]))
+    np.testing.assert_array_equal(more.images[5], np.rot90(chars.images[1], 2))

@@ -171,19 +171,22 @@ def evaluate_cmd(model, eval_dir, out, n_way, trials, seed, threshold, as_json):
 @click.option("--epochs", default=30, show_default=True)
 @click.option("--steps", default=100, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def omniglot_cmd(out, data, arch, objective, size, epochs, steps, seed):
+@click.option("--rotations/--no-rotations", default=True, show_default=True,
+              help="Train also on every character turned by 90, 180 and 270 degrees, as new classes.")
+def omniglot_cmd(out, data, arch, objective, size, epochs, steps, seed, rotations):
     """Omniglot one-shot: train on both small background sets, then the 20 standard
     20-way runs of all_runs.zip, reported beside the Siamese-network paper's 92.0%."""
-    from train.data import DataError
+    from train.data import DataError, split_people
     from train.evaluate import embed_faces
     from train.fit import FitConfig, fit, load_branch
-    from train.omniglot import evaluate_runs, load_background, load_runs
+    from train.omniglot import evaluate_runs, load_background, load_runs, with_rotations
 
     try:
-        faces = load_background(data, size)
+        cfg = FitConfig(arch=arch, objective=objective, epochs=epochs, steps=steps, seed=seed,
+                        flip=False)
+        train, val = split_people(load_background(data, size), cfg.val_fraction, seed)
         runs = load_runs(data, size)
-        summary = fit(faces, out, FitConfig(arch=arch, objective=objective, epochs=epochs,
-                                            steps=steps, seed=seed, flip=False))
+        summary = fit(with_rotations(train) if rotations else train, out, cfg, val=val)
         branch = load_branch(out)
         result = evaluate_runs(lambda x: embed_faces(branch, x), runs)
     except (DataError, *USER_ERRORS) as exc:

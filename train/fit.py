@@ -83,13 +83,16 @@ def _scope(strategy: str):
     return contextlib.nullcontext()
 
 
-def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2) -> dict:
-    """Train on ``faces`` (identity-disjoint validation split) and save to ``out_dir``."""
+def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2,
+        val: Faces | None = None) -> dict:
+    """Train on ``faces`` and save to ``out_dir``. Validation people are split off
+    ``faces`` (``cfg.val_fraction``) unless ``val`` gives them (identity-disjoint)."""
     if cfg.arch not in ARCHITECTURES and cfg.arch != "sface":
         build(cfg.arch)  # raises the clear unknown-architecture error
     check_trainable(faces, cfg.objective)
     keras.utils.set_random_seed(cfg.seed)
-    train, val = split_people(faces, cfg.val_fraction, cfg.seed)
+    train, val = (faces, val) if val is not None else split_people(faces, cfg.val_fraction,
+                                                                    cfg.seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     colour = faces.colour

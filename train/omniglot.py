@@ -42,6 +42,17 @@ def load_background(folder, size: int = 64) -> Faces:
     return Faces(np.stack(images), np.array(labels), list(names), "grey")
 
 
+def with_rotations(chars: Faces) -> Faces:
+    """Each character also turned by 90, 180 and 270 degrees, as three new classes
+    (Santoro et al. 2016, Vinyals et al. 2016): four times the classes to learn from,
+    drawn from the background sets alone."""
+    n = len(chars.names)
+    return Faces(np.concatenate([np.rot90(chars.images, k, axes=(1, 2)) for k in range(4)]),
+                 np.concatenate([chars.labels + k * n for k in range(4)]),
+                 [f"{name}@{90 * k}" if k else name for k in range(4) for name in chars.names],
+                 chars.colour)
+
+
 def load_runs(folder, size: int = 64):
     """The 20 evaluation runs: (test images, training images, true index per test item)."""
     path = Path(folder) / RUNS
