@@ -44,7 +44,7 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
         fail("--from-dir takes the names from its sub-folders; give no NAME")
     if not from_dir and not name:
         fail("give the person's NAME")
-    b = open_bundle(bundle, variant)
+    b = open_bundle(bundle, variant, threads)
     path = Path(gallery) if gallery else default_path()
     try:
         # an existing gallery is opened (and checked) now; a new one is created only when

@@ -46,7 +46,7 @@ def main(camera, video, images, bundle, variant, threads, threshold, gallery, ev
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         fail(f"--size {size}: expected WIDTHxHEIGHT, e.g. 640x480")
-    b = open_bundle(bundle, variant)
+    b = open_bundle(bundle, variant, threads)
     matcher = open_matcher(gallery, b, threshold)
     if images is not None:
         every, votes = 1, 1  # every photo is its own scene: no name vote across photos
