@@ -106,9 +106,7 @@ class Identifier:
         self.timings.add("match", time.perf_counter() - t)
         names = [m.name or UNKNOWN for m in matches]
         dists = [m.distance if m.distance is not None else float("nan") for m in matches]
-        tracks = self.tracker.update([f.box for f in faces], names, dists, emb if len(crops) else None)
-        by_box = {tuple(float(v) for v in f.box): m for f, m in zip(faces, matches)}
-        self._last = [FaceResult(t.id, t.name, t.distance, t.box,
-                                 getattr(by_box.get(t.box), "margin", None))
-                      for t in tracks]
+        tracks = self.tracker.update([f.box for f in faces], names, dists,
+                                     emb if len(crops) else None, [m.margin for m in matches])
+        self._last = [FaceResult(t.id, t.name, t.distance, t.box, t.margin) for t in tracks]
         return FrameResult(index, now, True, list(self._last))
