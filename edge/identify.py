@@ -2,7 +2,9 @@
 
 ``Identifier.process(frame)`` does one frame. Detection (and with it alignment, embedding
 and matching) runs on every ``every``-th frame; in between, the tracks of the last
-detection are reported as they stand. Each stage's time is recorded for ``--stats``.
+detection are reported as they stand. With ``stills`` the frames are separate photos,
+not a scene: each one is detected and its faces named by that photo alone. Each stage's
+time is recorded for ``--stats``.
 """
 from __future__ import annotations
 
@@ -66,7 +68,10 @@ class Timings:
 
 class Identifier:
     def __init__(self, bundle, matcher, threads: int | None = 2, every: int = 3,
-                 max_faces: int = 5, min_face: int = 40, votes: int = 5):
+                 max_faces: int = 5, min_face: int = 40, votes: int = 5, stills: bool = False):
+        if stills:  # every photo is its own scene: no name vote across photos
+            every, votes = 1, 1
+        self.stills = stills
         self.detector = bundle.detector(threads, min_face=min_face)
         self.embedder = bundle.embedder(threads)
         spec = bundle.spec["input"]

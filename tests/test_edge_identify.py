@@ -262,6 +262,37 @@ def test_the_identifier_as_a_library(enrolled_gallery, clip_file):
     assert summary["frames"] == 4 and summary["detect"]["n"] == 2
 
 
+def test_stills_are_each_named_by_themselves(tmp_path):
+    """In a scene a face that stays put keeps its track and the track's name vote; with
+    ``stills`` every frame is detected and its faces named by that frame alone. The same
+    photo four times, its person renamed before the fourth: the scene still says the old
+    name (three votes to one), the stills say the new one."""
+    from edge.bundle import load_bundle
+    from edge.cli_enroll import main as enroll
+    from edge.identify import Identifier
+    from gallery import Gallery
+    from gallery.match import Matcher
+
+    db = tmp_path / "gallery.db"
+    result = CliRunner().invoke(enroll, ["s1", "--image", write(tmp_path / "s1.png", orl(1, 1)),
+                                         "--gallery", str(db), "--bundle", BUNDLE, "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    bundle, photo = load_bundle(BUNDLE), orl(1, 2)
+    with Matcher(db, bundle.sha256, bundle.threshold) as matcher:
+        scene = Identifier(bundle, matcher, threads=1, every=1, votes=5)
+        stills = Identifier(bundle, matcher, threads=1, every=3, votes=5, stills=True)
+        seen = {scene: [], stills: []}
+        for i in range(4):
+            if i == 3:
+                with Gallery(db) as g:
+                    g.rename("s1", "Ada")
+            for ident, results in seen.items():
+                results.append(ident.process(photo))
+    assert all(r.detected and len(r.faces) == 1 for r in seen[scene] + seen[stills])
+    assert [r.faces[0].name for r in seen[scene]] == ["s1"] * 4
+    assert [r.faces[0].name for r in seen[stills]] == ["s1"] * 3 + ["Ada"]
+
+
 def test_a_new_person_in_the_same_place_starts_a_new_track():
     """Overlap alone would hand the old track's votes to whoever steps into its box;
     with embeddings, a face too unlike the track's last one starts a track of its own."""
