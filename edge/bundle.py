@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SCHEMA = 1
@@ -53,6 +53,8 @@ class Bundle:
     path: Path
     manifest: dict
     variant: str
+    # model file -> (threads, interpreter) opened by load_bundle's runtime check (see _take)
+    _opened: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def spec(self) -> dict:
@@ -73,12 +75,19 @@ class Bundle:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def _take(self, name: str, threads: int | None):
+        """The interpreter the runtime check opened for model file ``name`` if it has
+        ``threads``, else None. The first request takes it or drops it: an interpreter
+        serves one user, and its thread count is fixed when it is made."""
+        opened = self._opened.pop(name, None)
+        return opened[1] if opened is not None and opened[0] == threads else None
+
     def embedder(self, threads: int | None = None):
         from edge.embed import Embedder
 
         inp = self.spec["input"]
         return Embedder(self.file(self.model["file"]), inp["mean"], inp["scale"], threads,
-                        self.sha256)
+                        self.sha256, self._take(self.model["file"], threads))
 
     def thumbnail_embedder(self, threads: int | None = None) -> "ThumbnailEmbedder":
         """An embedder of stored thumbnails (112 px BGR aligned crops, see edge.enroll)."""
@@ -89,13 +98,20 @@ class Bundle:
         from edge.detect import Detector
 
         det = self.manifest["detector"]
-        files = {k: self.file(det[k]["file"]) for k in ("pnet", "rnet", "onet")}
+        names = [det[k]["file"] for k in ("pnet", "rnet", "onet")]
         settings = {**det.get("settings", {}), **overrides}
-        return Detector(files["pnet"], files["rnet"], files["onet"], threads=threads, **settings)
+        return Detector(*map(self.file, names), threads=threads,
+                        opened=[self._take(n, threads) for n in names], **settings)
 
 
-def load_bundle(name_or_path, variant: str | None = None, verify: bool = True) -> Bundle:
-    """Open and check a bundle; ``variant`` defaults to the manifest's default."""
+def load_bundle(name_or_path, variant: str | None = None, verify: bool = True,
+                threads: int | None = None) -> Bundle:
+    """Open and check a bundle; ``variant`` defaults to the manifest's default.
+
+    ``verify`` checks every file's sha256 and opens each model with this device's
+    runtime. The interpreters so made (with ``threads``) are kept for the first detector
+    and embedder asked for with the same ``threads``, so no model is opened twice.
+    """
     path = resolve(name_or_path)
     try:
         manifest = json.loads((path / MANIFEST).read_text())
@@ -127,21 +143,24 @@ def load_bundle(name_or_path, variant: str | None = None, verify: bool = True) -
         if verify and sha256_file(f) != digest:
             raise BundleError(f"{path}: {name} does not match its sha256 (corrupt or altered)")
     if verify:
-        _check_runtime(path, [name for name, _ in files])
+        bundle._opened = _check_runtime(path, [name for name, _ in files], threads)
     return bundle
 
 
-def _check_runtime(path: Path, names):
+def _check_runtime(path: Path, names, threads: int | None = None) -> dict:
     """Open each model once with this device's TFLite runtime, so a bundle it cannot run
-    (ops newer than the runtime) is refused here in one line, not mid-identification."""
+    (ops newer than the runtime) is refused here in one line, not mid-identification.
+    Returns {file name: (threads, interpreter)}."""
     from edge.litert import RUNTIME, make_interpreter
 
+    opened = {}
     for name in names:
         try:
-            make_interpreter(path / name, 1)
+            opened[name] = threads, make_interpreter(path / name, threads)
         except ValueError as exc:
             raise BundleError(f"{path}: {name} cannot run on this TFLite runtime ({RUNTIME}: "
                               f"{str(exc).strip().splitlines()[0]})") from None
+    return opened
 
 
 class ThumbnailEmbedder:
@@ -173,4 +192,4 @@ class ThumbnailEmbedder:
 
 def load_embedder(name_or_path, threads: int | None = None, variant: str | None = None):
     """The thumbnail embedder of a bundle (used by ``edge-gallery reembed``)."""
-    return load_bundle(name_or_path, variant).thumbnail_embedder(threads)
+    return load_bundle(name_or_path, variant, threads=threads).thumbnail_embedder(threads)

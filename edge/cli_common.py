@@ -36,11 +36,11 @@ def gallery_option(f):
                         help="The gallery file (default: in the user's data folder).")(f)
 
 
-def open_bundle(name, variant=None):
+def open_bundle(name, variant=None, threads=None):
     from edge.bundle import BundleError, load_bundle
 
     try:
-        return load_bundle(name, variant)
+        return load_bundle(name, variant, threads=threads)
     except BundleError as exc:
         fail(str(exc))
 

@@ -36,7 +36,7 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
     """
     from edge.enroll import EnrolError
     from gallery.errors import GalleryError
-    from gallery.store import Gallery
+    from gallery.store import Gallery, default_path
 
     if sum(bool(x) for x in (camera, images, from_dir)) != 1:
         fail("give exactly one of --camera, --image or --from-dir")
@@ -44,30 +44,39 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
         fail("--from-dir takes the names from its sub-folders; give no NAME")
     if not from_dir and not name:
         fail("give the person's NAME")
-    b = open_bundle(bundle, variant)
+    b = open_bundle(bundle, variant, threads)
+    path = Path(gallery) if gallery else default_path()
     try:
-        store = Gallery(gallery)
+        # an existing gallery is opened (and checked) now; a new one is created only when
+        # someone passes, so a refused first enrolment leaves no file behind
+        store = Gallery(path, create=False) if path.exists() else None
         detector = b.detector(threads)
         embedder = b.thumbnail_embedder(threads)
         opts = dict(min_face=min_face, min_sharpness=min_sharpness)
         if from_dir:
-            sys.exit(_from_dir(store, detector, embedder, Path(from_dir), append, opts))
+            sys.exit(_from_dir(store, path, detector, embedder, Path(from_dir), append, opts))
         if camera:
             snaps = [_camera_snapshot(camera, detector, countdown, opts)]
         else:
             snaps = _photo_snapshots(images, detector, opts)
-        _store(store, embedder, name, snaps, append)
+        _store(store, path, embedder, name, snaps, append)
     except (EnrolError, GalleryError) as exc:
         fail(str(exc))
 
 
-def _store(store, embedder, name, snaps, append):
+def _store(store, path, embedder, name, snaps, append):
+    """Enrol ``name`` and return the gallery; ``store`` None: there is none yet, and
+    it is created at ``path`` now that the name and snapshots have passed."""
     from edge.enroll import check_name, enrol
+    from gallery.store import Gallery
 
     name = check_name(store, name, append)
+    if store is None:
+        store = Gallery(path)
     ids = enrol(store, embedder, name, snaps, append)
     click.echo(f"enrolled {name}: {len(ids)} snapshot{'s' if len(ids) > 1 else ''} "
                f"(gallery {store.path})")
+    return store
 
 
 def _photo_snapshots(paths, detector, opts):
@@ -103,7 +112,7 @@ def _camera_snapshot(camera, detector, countdown, opts):
     return snapshot_of(frame, detector, "camera", **opts)
 
 
-def _from_dir(store, detector, embedder, root, append, opts) -> int:
+def _from_dir(store, path, detector, embedder, root, append, opts) -> int:
     """Each sub-folder a person, each person all-or-nothing; returns the exit status."""
     from edge.enroll import EnrolError
     from edge.images import is_image_name
@@ -118,7 +127,8 @@ def _from_dir(store, detector, embedder, root, append, opts) -> int:
         try:
             if not photos:
                 raise EnrolError(f"{person}: no photos")
-            _store(store, embedder, person.name, _photo_snapshots(photos, detector, opts), append)
+            snaps = _photo_snapshots(photos, detector, opts)
+            store = _store(store, path, embedder, person.name, snaps, append)
         except (EnrolError, GalleryError) as exc:
             click.echo(f"refused {person.name}: {exc}", err=True)
             failed += 1

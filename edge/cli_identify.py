@@ -46,11 +46,10 @@ def main(camera, video, images, bundle, variant, threads, threshold, gallery, ev
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         fail(f"--size {size}: expected WIDTHxHEIGHT, e.g. 640x480")
-    b = open_bundle(bundle, variant)
+    b = open_bundle(bundle, variant, threads)
     matcher = open_matcher(gallery, b, threshold)
-    if images is not None:
-        every, votes = 1, 1  # every photo is its own scene: no name vote across photos
-    ident = Identifier(b, matcher, threads, every, max_faces, min_face, votes)
+    ident = Identifier(b, matcher, threads, every, max_faces, min_face, votes,
+                       stills=images is not None)
     try:
         source = open_source(camera, video, images, (width, height))
     except SourceError as exc:

@@ -27,17 +27,20 @@ class Net:
 
     Keeps one interpreter per input shape (P-Net has one per pyramid level, R-Net and
     O-Net one per batch size), because re-allocating tensors on every resize costs about
-    as much as running the network.
+    as much as running the network. ``spare``: an interpreter already made for ``path``
+    with ``threads`` (by the bundle's check), used for the first shape.
     """
 
-    def __init__(self, path, threads: int | None = None, keep: int = 24):
-        self.path, self.threads, self.keep = str(path), threads, keep
+    def __init__(self, path, threads: int | None = None, keep: int = 24, spare=None):
+        self.path, self.threads, self.keep, self.spare = str(path), threads, keep, spare
         self.interpreters: dict[tuple, object] = {}
 
     def _interpreter(self, shape: tuple):
         interpreter = self.interpreters.pop(shape, None)
         if interpreter is None:
-            interpreter = make_interpreter(self.path, self.threads)
+            interpreter, self.spare = self.spare, None
+            if interpreter is None:
+                interpreter = make_interpreter(self.path, self.threads)
             interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], shape)
             interpreter.allocate_tensors()
             if len(self.interpreters) >= self.keep:  # forget the least recently used
@@ -157,13 +160,15 @@ class Detector:
     ``pnet``, ``rnet``, ``onet``: paths of the files ``convert.detector`` writes;
     ``threads``: LiteRT threads (None: its default); ``batch``: the largest R-Net and
     O-Net batch (``benchmarks/detector_speed.py --batches``: batches beat one crop at a
-    time, larger ones gained nothing).
+    time, larger ones gained nothing); ``opened``: interpreters already made for the
+    three files with ``threads`` (or None), see ``Net``.
     """
 
     def __init__(self, pnet, rnet, onet, threads: int | None = None,
                  min_face: int = MIN_FACE, thresholds=THRESHOLDS,
-                 scale_factor: float = SCALE_FACTOR, batch=(16, 8)):
-        self.pnet, self.rnet, self.onet = (Net(p, threads) for p in (pnet, rnet, onet))
+                 scale_factor: float = SCALE_FACTOR, batch=(16, 8), opened=(None, None, None)):
+        self.pnet, self.rnet, self.onet = (Net(p, threads, spare=s)
+                                           for p, s in zip((pnet, rnet, onet), opened))
         from edge.litert import RUNTIME
 
         if RUNTIME == "tflite_runtime":

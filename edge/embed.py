@@ -13,9 +13,14 @@ from edge.litert import make_interpreter
 
 
 class Embedder:
+    """``interpreter``: one already made for ``model_path`` with ``threads`` (by the
+    bundle's check, see ``Bundle.embedder``), used instead of making another."""
+
     def __init__(self, model_path, mean: float = 127.5, scale: float = 128.0,
-                 threads: int | None = None, sha256: str = ""):
-        self.interpreter = make_interpreter(model_path, threads)
+                 threads: int | None = None, sha256: str = "", interpreter=None):
+        if interpreter is None:
+            interpreter = make_interpreter(model_path, threads)
+        self.interpreter = interpreter
         self.mean, self.scale, self.sha256 = mean, scale, sha256
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]

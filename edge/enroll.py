@@ -55,7 +55,10 @@ def snapshot_of(image, detector, source: str = "", min_face: int = MIN_FACE,
 
 
 def check_name(gallery, name: str, append: bool) -> str:
-    """The cleaned name, or EnrolError (bad name, duplicate without append, unknown with append)."""
+    """The cleaned name, or EnrolError (bad name, duplicate without append, unknown with append).
+
+    ``gallery`` None: there is no gallery yet, so no one is enrolled.
+    """
     from gallery.errors import GalleryError, UnknownPerson
     from gallery.names import clean_name
 
@@ -63,11 +66,13 @@ def check_name(gallery, name: str, append: bool) -> str:
         name = clean_name(name)
     except GalleryError as exc:
         raise EnrolError(str(exc)) from None
-    try:
-        gallery.person(name)
-        exists = True
-    except UnknownPerson:
-        exists = False
+    exists = False
+    if gallery is not None:
+        try:
+            gallery.person(name)
+            exists = True
+        except UnknownPerson:
+            pass
     if exists and not append:
         raise EnrolError(f"{name!r} is already enrolled (use --append to add a snapshot)")
     if append and not exists:

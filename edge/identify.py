@@ -2,7 +2,9 @@
 
 ``Identifier.process(frame)`` does one frame. Detection (and with it alignment, embedding
 and matching) runs on every ``every``-th frame; in between, the tracks of the last
-detection are reported as they stand. Each stage's time is recorded for ``--stats``.
+detection are reported as they stand. With ``stills`` the frames are separate photos,
+not a scene: each one is detected and its faces named by that photo alone. Each stage's
+time is recorded for ``--stats``.
 """
 from __future__ import annotations
 
@@ -66,7 +68,10 @@ class Timings:
 
 class Identifier:
     def __init__(self, bundle, matcher, threads: int | None = 2, every: int = 3,
-                 max_faces: int = 5, min_face: int = 40, votes: int = 5):
+                 max_faces: int = 5, min_face: int = 40, votes: int = 5, stills: bool = False):
+        if stills:  # every photo is its own scene: no name vote across photos
+            every, votes = 1, 1
+        self.stills = stills
         self.detector = bundle.detector(threads, min_face=min_face)
         self.embedder = bundle.embedder(threads)
         spec = bundle.spec["input"]
@@ -106,9 +111,7 @@ class Identifier:
         self.timings.add("match", time.perf_counter() - t)
         names = [m.name or UNKNOWN for m in matches]
         dists = [m.distance if m.distance is not None else float("nan") for m in matches]
-        tracks = self.tracker.update([f.box for f in faces], names, dists, emb if len(crops) else None)
-        by_box = {tuple(float(v) for v in f.box): m for f, m in zip(faces, matches)}
-        self._last = [FaceResult(t.id, t.name, t.distance, t.box,
-                                 getattr(by_box.get(t.box), "margin", None))
-                      for t in tracks]
+        tracks = self.tracker.update([f.box for f in faces], names, dists,
+                                     emb if len(crops) else None, [m.margin for m in matches])
+        self._last = [FaceResult(t.id, t.name, t.distance, t.box, t.margin) for t in tracks]
         return FrameResult(index, now, True, list(self._last))

@@ -31,6 +31,7 @@ class Track:
     box: tuple
     votes: deque
     distance: float = float("nan")
+    margin: float | None = None      # the last identification's margin to the runner-up
     missed: int = 0
     hits: int = 0
     embedding: np.ndarray | None = None
@@ -57,10 +58,11 @@ class Tracker:
     tracks: list = field(default_factory=list)
     _next: int = 1
 
-    def update(self, boxes, names, distances, embeddings=None) -> list[Track]:
-        """Feed one frame's identified detections (and their L2-normalised embeddings,
-        if any); returns the tracks seen this frame."""
+    def update(self, boxes, names, distances, embeddings=None, margins=None) -> list[Track]:
+        """Feed one frame's identified detections (and their L2-normalised embeddings
+        and match margins, if any); returns the tracks seen this frame."""
         embs = [None] * len(boxes) if embeddings is None else list(embeddings)
+        margins = [None] * len(boxes) if margins is None else list(margins)
         pairs = sorted(((iou(t.box, b), ti, di) for ti, t in enumerate(self.tracks)
                         for di, b in enumerate(boxes)), reverse=True)
         used_t, used_d, seen = set(), set(), []
@@ -71,13 +73,14 @@ class Tracker:
                 continue
             used_t.add(ti)
             used_d.add(di)
-            seen.append(self._hit(self.tracks[ti], boxes[di], names[di], distances[di], embs[di]))
+            seen.append(self._hit(self.tracks[ti], boxes[di], names[di], distances[di], embs[di],
+                                  margins[di]))
         for di, box in enumerate(boxes):
             if di not in used_d:
                 track = Track(self._next, tuple(box), deque(maxlen=self.votes))
                 self._next += 1
                 self.tracks.append(track)
-                seen.append(self._hit(track, box, names[di], distances[di], embs[di]))
+                seen.append(self._hit(track, box, names[di], distances[di], embs[di], margins[di]))
         for ti, track in enumerate(self.tracks):
             if ti not in used_t and track not in seen:
                 track.missed += 1
@@ -90,12 +93,13 @@ class Tracker:
         return float(np.linalg.norm(track.embedding - embedding)) <= self.max_jump
 
     @staticmethod
-    def _hit(track, box, name, distance, embedding=None):
+    def _hit(track, box, name, distance, embedding=None, margin=None):
         track.box, track.missed = tuple(float(v) for v in box), 0
         if embedding is not None:
             track.embedding = np.asarray(embedding, dtype=np.float32)
         track.votes.append(name)
         track.distance = float(distance)
+        track.margin = margin
         track.hits += 1
         return track
 

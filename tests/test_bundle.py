@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,6 +78,67 @@ def test_a_stored_thumbnail_embeds_like_a_face_aligned_at_the_model_size(bundle)
     a = bundle.thumbnail_embedder(threads=1).embed([snap.thumbnail])
     b = bundle.embedder(threads=1).embed(direct[None])
     assert float((a * b).sum()) > 0.95
+
+
+
+@pytest.fixture
+def made(monkeypatch):
+    """Every TFLite interpreter made from now on, as (file name, threads, interpreter)."""
+    import edge.detect
+    import edge.embed
+    import edge.litert
+
+    made, real = [], edge.litert.make_interpreter
+
+    def spy(path, threads=None):
+        interpreter = real(path, threads)
+        made.append((Path(path).name, threads, interpreter))
+        return interpreter
+
+    for module in (edge.litert, edge.embed, edge.detect):
+        monkeypatch.setattr(module, "make_interpreter", spy)
+    return made
+
+
+def test_the_models_opened_by_the_check_serve_the_detector_and_embedder(made):
+    """load_bundle opens every model to refuse a bundle the runtime cannot run; the
+    detector and embedder then asked for with the same threads use those interpreters
+    instead of opening the files again, and give the same answers."""
+    from edge.embed import Embedder
+
+    bundle = load_bundle(BUNDLE, threads=2)
+    checked = {name: interpreter for name, threads, interpreter in made}
+    nets = [bundle.manifest["detector"][k]["file"] for k in ("pnet", "rnet", "onet")]
+    assert sorted(checked) == sorted([bundle.model["file"], *nets])
+    assert {threads for _, threads, _ in made} == {2}
+    made.clear()
+    embedder, detector = bundle.embedder(2), bundle.detector(2)
+    assert made == [] and embedder.interpreter is checked[bundle.model["file"]]
+    (face,) = detector.detect(celeb("iu"))
+    for net, name in zip((detector.pnet, detector.rnet, detector.onet), nets):
+        assert checked[name] in net.interpreters.values()  # resized for its first shape
+        assert [n for n, _, _ in made].count(name) == len(net.interpreters) - 1
+    inp = bundle.spec["input"]
+    shape = (2, inp["size"], inp["size"]) + (() if inp["colour"] == "grey" else (3,))
+    faces = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    fresh = Embedder(bundle.file(bundle.model["file"]), inp["mean"], inp["scale"], 2)
+    assert np.allclose(embedder.embed(faces), fresh.embed(faces), atol=1e-6)
+
+
+def test_an_interpreter_serves_one_user_and_only_its_thread_count(made):
+    """Interpreters are not shared (a second embedder opens its own), and one the check
+    made with 1 thread is never handed to a user asking for 4."""
+    bundle = load_bundle(BUNDLE, threads=1)
+    name = bundle.model["file"]
+    checked = {n: interpreter for n, _, interpreter in made}
+    made.clear()
+    four = bundle.embedder(4)
+    assert [(n, t) for n, t, _ in made] == [(name, 4)] and four.interpreter is made[0][2]
+    one = bundle.embedder(1)  # the check's was dropped by the first request
+    assert one.interpreter is not checked[name] and [(n, t) for n, t, _ in made[1:]] == [(name, 1)]
+    detector = bundle.detector(1)
+    assert detector.pnet.spare is checked[bundle.manifest["detector"]["pnet"]["file"]]
+    assert bundle.detector(1).pnet.spare is None
 
 
 # -- damaged copies ---------------------------------------------------------------------

@@ -173,3 +173,35 @@ def test_from_dir_enrols_the_good_and_reports_the_bad(gallery, photos, tmp_path)
     people, _ = gallery_state(gallery)
     assert sorted(n for n, _ in people) == ["Ada", "Bob"]
     assert [len(e) for n, e in people if n == "Bob"] == [2]
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["Bob", "--image", "blank"], "no face found"),
+    (["Bob", "--image", "blurred"], "face too blurred"),
+    (["Bob", "--image", "text"], "not a readable image"),
+    (["Bob", "--image", "other", "--image", "two"], "2 faces found"),
+    (["Ada\x07", "--image", "other"], "control character U+0007"),
+    (["Bob", "--append", "--image", "other"], "'Bob' is not enrolled"),
+], ids=["no-face", "blurred", "not-an-image", "one-bad-photo", "bad-name", "append-to-nobody"])
+def test_a_refused_first_enrolment_leaves_no_file(tmp_path, photos, args, reason):
+    """With no gallery yet, a refusal creates neither the gallery nor its folder."""
+    path = tmp_path / "new" / "gallery.db"
+    refused(path, *(photos.get(a, a) for a in args), match=reason)
+    assert not (tmp_path / "new").exists()
+
+
+def test_from_dir_creates_the_gallery_only_for_someone_to_store(tmp_path, photos):
+    root = tmp_path / "people"
+    (root / "Eve").mkdir(parents=True)
+    shutil.copy(photos["two"], root / "Eve" / "two.png")
+    (root / "Empty").mkdir()
+    path = tmp_path / "new" / "gallery.db"
+    result = run("--from-dir", root, "--gallery", path)
+    assert result.exit_code == 1 and "0 of 2 people enrolled" in result.stdout, result.output
+    assert not (tmp_path / "new").exists()
+    (root / "Fred").mkdir()                        # refused first, then someone passes
+    shutil.copy(photos["other"], root / "Fred" / "1.png")
+    result = run("--from-dir", root, "--gallery", path)
+    assert result.exit_code == 1 and "1 of 3 people enrolled" in result.stdout, result.output
+    people, _ = gallery_state(path)
+    assert [n for n, _ in people] == ["Fred"]

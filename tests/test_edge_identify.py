@@ -98,6 +98,21 @@ def test_a_lost_track_is_dropped_after_max_missed():
     assert tracker.current() == [new]
 
 
+
+def test_a_track_carries_its_own_match_margin():
+    """The margin to the runner-up travels with its detection through the tracker (the
+    identify loop reports it from the track), even for two detections with one box."""
+    tracker = Tracker()
+    left, right = (10, 10, 110, 110), (300, 10, 400, 110)
+    a, b = tracker.update([left, right], ["ada", "bob"], [0.3, 0.4], margins=[0.25, None])
+    assert (a.margin, b.margin) == (0.25, None)
+    moved = tracker.update([(305, 12, 405, 112), (14, 8, 114, 108)], ["bob", "ada"], [0.5, 0.6],
+                           margins=[0.1, 0.2])
+    assert [(t.id, t.margin) for t in moved] == [(1, 0.2), (2, 0.1)]
+    same = Tracker().update([left, left], ["ada", "bob"], [0.3, 0.4], margins=[0.25, 0.5])
+    assert sorted((t.name, t.margin) for t in same) == [("ada", 0.25), ("bob", 0.5)]
+    assert Tracker().update([left], ["ada"], [0.3])[0].margin is None
+
 # -- edge-identify on real faces --------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -241,9 +256,41 @@ def test_the_identifier_as_a_library(enrolled_gallery, clip_file):
         results = [ident.process(f) for f in clip.frames[:4]]
     assert [r.detected for r in results] == [True, False, True, False]
     assert results[1].faces == results[0].faces
+    assert all(f.margin is not None for r in results for f in r.faces)  # five people enrolled
     json.dumps([r.as_dict() for r in results])
     summary = ident.timings.summary()
     assert summary["frames"] == 4 and summary["detect"]["n"] == 2
+
+
+def test_stills_are_each_named_by_themselves(tmp_path):
+    """In a scene a face that stays put keeps its track and the track's name vote; with
+    ``stills`` every frame is detected and its faces named by that frame alone. The same
+    photo four times, its person renamed before the fourth: the scene still says the old
+    name (three votes to one), the stills say the new one."""
+    from edge.bundle import load_bundle
+    from edge.cli_enroll import main as enroll
+    from edge.identify import Identifier
+    from gallery import Gallery
+    from gallery.match import Matcher
+
+    db = tmp_path / "gallery.db"
+    result = CliRunner().invoke(enroll, ["s1", "--image", write(tmp_path / "s1.png", orl(1, 1)),
+                                         "--gallery", str(db), "--bundle", BUNDLE, "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    bundle, photo = load_bundle(BUNDLE), orl(1, 2)
+    with Matcher(db, bundle.sha256, bundle.threshold) as matcher:
+        scene = Identifier(bundle, matcher, threads=1, every=1, votes=5)
+        stills = Identifier(bundle, matcher, threads=1, every=3, votes=5, stills=True)
+        seen = {scene: [], stills: []}
+        for i in range(4):
+            if i == 3:
+                with Gallery(db) as g:
+                    g.rename("s1", "Ada")
+            for ident, results in seen.items():
+                results.append(ident.process(photo))
+    assert all(r.detected and len(r.faces) == 1 for r in seen[scene] + seen[stills])
+    assert [r.faces[0].name for r in seen[scene]] == ["s1"] * 4
+    assert [r.faces[0].name for r in seen[stills]] == ["s1"] * 3 + ["Ada"]
 
 
 def test_a_new_person_in_the_same_place_starts_a_new_track():
