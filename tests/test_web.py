@@ -111,7 +111,7 @@ def enrol(client, name="Alice", person=21, photo=1):
 
 
 def people(db):
-    with Gallery(db) as g:
+    with Gallery(db, create=False) as g:
         return [(p.name, len(p.enrolments)) for p in g.people()]
 
 
@@ -157,7 +157,7 @@ def test_enrol_refuses_what_edge_enroll_refuses(client, db, case):
     r = post(client, "/enrol", name="Bob", photo=upload(make(), "photo.jpg"))
     assert r.status_code == 400
     assert message in r.text and 'class="error"' in r.text
-    assert people(db) == []
+    assert not db.exists()                       # a refused first enrolment writes nothing
 
 
 @pytest.mark.parametrize("name, message", [("", "empty"), ("   ", "empty"),
@@ -165,7 +165,48 @@ def test_enrol_refuses_what_edge_enroll_refuses(client, db, case):
 def test_enrol_refuses_bad_names(client, db, name, message):
     r = post(client, "/enrol", name=name, photo=upload(orl(21, 1)))
     assert r.status_code == 400 and message in r.text
-    assert people(db) == []
+    assert not db.exists()
+
+
+def test_no_gallery_file_until_someone_is_enrolled(client, db):
+    """Looking, identifying and refused changes leave no file; the first enrolment makes it."""
+    for url in ("/", "/enrol", "/gallery", "/identify"):
+        assert client.get(url).status_code == 200, url
+    assert "No one is enrolled yet" in client.get("/gallery").text
+    assert client.get("/api/people").get_json() == {"people": []}
+    assert client.get("/thumbnails/1.png").status_code == 404
+    assert not db.exists()
+    r = post(client, "/identify", photo=upload(orl(21, 1), "probe.pgm"))
+    assert r.status_code == 200 and '<td class="name">unknown</td>' in r.text
+    assert "gallery empty" in r.text and not db.exists()
+    head = {"X-CSRF-Token": csrf(client)}
+    r = client.post("/api/identify", headers=head, data={"photo": upload(orl(21, 1))},
+                    content_type="multipart/form-data")
+    assert [(f["name"], f["known"], f["candidates"]) for f in r.get_json()["faces"]] == \
+        [("unknown", False, [])]
+    r = post(client, "/gallery/append", name="Alice", photo=upload(orl(21, 2)))
+    assert r.status_code == 400 and "not enrolled" in r.text
+    r = post(client, "/gallery/rename", name="Alice", new_name="Alicia")
+    assert r.status_code == 404 and "no one named" in r.text
+    r = post(client, "/gallery/rename", name="Alice", new_name="")
+    assert r.status_code == 400 and "empty" in r.text
+    r = client.post("/api/remove", headers=head, json={"name": "Alice"})
+    assert r.status_code == 404 and "no one named 'Alice'" in r.get_json()["error"]
+    assert not db.exists()
+
+    assert enrol(client).status_code == 303
+    assert people(db) == [("Alice", 1)]
+
+
+def test_an_existing_empty_gallery_is_used_as_before(client, db):
+    Gallery(db).close()
+    r = post(client, "/enrol", name="Bob", photo=upload(no_face()))
+    assert r.status_code == 400 and people(db) == []
+    r = post(client, "/gallery/remove", name="Alice")
+    assert r.status_code == 404 and "no one named" in r.text
+    r = post(client, "/identify", photo=upload(orl(21, 1), "probe.pgm"))
+    assert r.status_code == 200 and '<td class="name">unknown</td>' in r.text
+    assert enrol(client).status_code == 303 and people(db) == [("Alice", 1)]
 
 
 def test_duplicate_name_is_refused(client, db):
@@ -233,14 +274,14 @@ def test_csrf_token_missing_or_wrong(client, db, url):
     assert r.status_code == 403 and "wrong CSRF token" in r.text
     r = client.post(url, headers={"X-CSRF-Token": "forged"}, data={"name": "Alice"})
     assert r.status_code == 403
-    assert people(db) == []
+    assert not db.exists()
 
 
 def test_csrf_token_belongs_to_its_session(bundle, db):
     app = create_app(bundle, db)
     one, other = app.test_client(), app.test_client()
     r = post(other, "/enrol", token=csrf(one), name="Alice", photo=upload(orl(21, 1)))
-    assert r.status_code == 403 and people(db) == []
+    assert r.status_code == 403 and not db.exists()
 
 
 def test_oversize_upload_is_413(bundle, db):
@@ -251,7 +292,7 @@ def test_oversize_upload_is_413(bundle, db):
     assert r.status_code == 413 and "too large (at most" in r.text
     r = post(c, "/api/identify", photo=upload(big))
     assert r.status_code == 413 and "too large" in r.get_json()["error"]
-    assert people(db) == []
+    assert not db.exists()
 
 
 def test_pixel_cap_is_checked_before_decoding(bundle, db):
@@ -300,7 +341,7 @@ def test_no_token_no_access(locked, url):
 def test_changes_need_the_token_too(locked, db):
     r = locked.post("/api/enrol", data={"name": "Alice", "photo": upload(orl(21, 1))},
                     content_type="multipart/form-data")
-    assert r.status_code == 401 and people(db) == []
+    assert r.status_code == 401 and not db.exists()
     assert locked.get("/static/style.css").status_code == 200   # only the style sheet is open
 
 

@@ -4,6 +4,8 @@ The web has its own detector and embedder, made from the bundle on first use: TF
 interpreters are not thread-safe, so they are shared by the web's requests under one
 lock and never touched by the identify loop. The gallery is opened per request (SQLite
 connections belong to one thread); the live loop's matcher notices every change.
+Until someone is enrolled there may be no gallery file: the pages then show an empty
+gallery and name no one, and the file is created only when the first person passes.
 Errors a user can cause (``USER_ERRORS``) pass through unchanged: their messages are
 the ones ``edge-enroll`` and ``edge-gallery`` print.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from contextlib import nullcontext
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,8 +26,10 @@ from edge.identify import FaceResult
 from edge.images import ImageError
 from edge.track import UNKNOWN
 from gallery.errors import DuplicatePerson, GalleryError, UnknownPerson
+from gallery.match import UNKNOWN as NO_MATCH
 from gallery.match import Matcher
-from gallery.store import Gallery
+from gallery.names import clean_name
+from gallery.store import Gallery, default_path
 
 USER_ERRORS = (EnrolError, ImageError, GalleryError)
 MAX_SIDE = 1600      # larger photos are scaled down before detection
@@ -43,13 +49,16 @@ class Operations:
     def __init__(self, bundle, gallery_path=None, threshold: float | None = None,
                  threads: int | None = 1):
         self.bundle, self.gallery_path = bundle, gallery_path
+        self.path = Path(gallery_path) if gallery_path is not None else default_path()
         self.threshold = bundle.threshold if threshold is None else float(threshold)
         self.threads = threads
         self._lock = threading.Lock()
         self._detector = self._embedder = None
 
-    def gallery(self) -> Gallery:
-        return Gallery(self.gallery_path)
+    def gallery(self):
+        """The gallery, opened for one request, to use in ``with``; when there is no file
+        yet, a context of None (no one is enrolled), and no file is created."""
+        return Gallery(self.path, create=False) if self.path.exists() else nullcontext()
 
     def _models(self):
         """(detector, thumbnail embedder); call with the lock held."""
@@ -62,6 +71,8 @@ class Operations:
 
     def people(self) -> list[dict]:
         with self.gallery() as g:
+            if g is None:
+                return []
             return [{"name": p.name, "created": p.created,
                      "enrolments": [{"id": e.id, "source": e.source, "created": e.created,
                                      "quality": None if e.quality is None else round(e.quality, 1),
@@ -71,28 +82,42 @@ class Operations:
 
     def thumbnail(self, enrolment_id: int) -> bytes:
         with self.gallery() as g:
+            if g is None:
+                raise GalleryError(f"no thumbnail for enrolment {enrolment_id}")
             return g.thumbnail(enrolment_id)
 
     # -- changes --------------------------------------------------------------------------
 
     def enrol(self, name: str, image, source: str, append: bool = False) -> dict:
-        """Enrol (or with ``append``, add a snapshot to) ``name`` from one photo."""
+        """Enrol (or with ``append``, add a snapshot to) ``name`` from one photo.
+
+        With no gallery file yet, it is created only once the name and photo have passed.
+        """
         with self.gallery() as g:
             name = check_name(g, name, append)
             image = _fit(image)
             with self._lock:
                 detector, embedder = self._models()
                 snap = dataclasses.replace(snapshot_of(image, detector), source=source)
-                ids = enrol(g, embedder, name, [snap], append)
+                with (nullcontext(g) if g is not None else Gallery(self.path)) as store:
+                    ids = enrol(store, embedder, name, [snap], append)
         return {"name": name, "enrolments": ids, "appended": append}
 
     def rename(self, old: str, new: str) -> str:
         with self.gallery() as g:
+            if g is None:
+                clean_name(new)  # a bad new name is refused first, as by Gallery.rename
+                raise self._no_one(old)
             return g.rename(old, new)
 
     def remove(self, name: str) -> int:
         with self.gallery() as g:
+            if g is None:
+                raise self._no_one(name)
             return g.remove(name)
+
+    def _no_one(self, name: str) -> UnknownPerson:
+        return UnknownPerson(f"no one named {name!r} in {self.path} (no one is enrolled yet)")
 
     # -- identify a photo ---------------------------------------------------------------
 
@@ -108,9 +133,9 @@ class Operations:
             crops = [to_colour(align_face(image, f.landmarks, int(spec["size"])), spec["colour"])
                      for f in faces]
             vectors = embedder.embedder.embed(np.stack(crops)) if crops else []
-        matches = []
-        if len(crops):
-            with Matcher(self.gallery_path, self.bundle.sha256, self.threshold) as m:
+        matches = [NO_MATCH] * len(crops)   # no gallery file: no one is enrolled
+        if len(crops) and self.path.exists():
+            with Matcher(self.path, self.bundle.sha256, self.threshold) as m:
                 matches = m.match_many(vectors)
         results = [FaceResult(i + 1, m.name or UNKNOWN,
                               float("nan") if m.distance is None else m.distance,
