@@ -1,8 +1,9 @@
 """How long does matching one face take as the gallery grows?
 
-Fills a temporary gallery with N random unit embeddings (one per person), opens a
-Matcher on it and times ``Matcher.match`` on one face at a time, the way
-``edge-identify`` calls it (the change check before each match included).
+``edge.bench.gallery_latency`` at each size and embedding size: a temporary gallery of
+N random unit embeddings (one per person), a Matcher on it, ``Matcher.match`` timed on
+one face at a time the way ``edge-identify`` calls it (the change check before each
+match included); with fill time, file size and CPU share beside it.
 
     .venv/bin/python benchmarks/gallery_match.py [--threads 1] [--runs 300]
 
@@ -11,8 +12,6 @@ Target: 10,000 people under 2 ms per face.
 import argparse
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -30,49 +29,7 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gallery import Gallery, Matcher  # noqa: E402
-
-MODEL = "0" * 64
-FACE = np.zeros((8, 8), np.uint8)
-
-
-def fill(path, n, dim, rng):
-    vectors = rng.normal(size=(n, dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    with Gallery(path) as g, g.batch():
-        for i, v in enumerate(vectors):
-            g.enrol(f"person {i}", v, MODEL, FACE)
-
-
-def bench(n, dim, rng):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "gallery.db"
-        t0 = time.perf_counter()
-        fill(path, n, dim, rng)
-        fill_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        matcher = Matcher(path, MODEL, threshold=0.8, top_k=3)
-        load_s = time.perf_counter() - t0
-        queries = rng.normal(size=(args.warmup + args.runs, dim)).astype(np.float32)
-        times = []
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        for i, q in enumerate(queries):
-            t0 = time.perf_counter_ns()
-            matcher.match(q)
-            if i >= args.warmup:
-                times.append((time.perf_counter_ns() - t0) / 1e6)
-        cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-        t0 = time.perf_counter_ns()
-        for _ in range(1000):
-            matcher.refresh()
-        check_us = (time.perf_counter_ns() - t0) / 1e6
-        matcher.close()
-        size_mb = path.stat().st_size / 1e6
-    t = np.array(times)
-    return {"n": n, "dim": dim, "min": t.min(), "mean": t.mean(),
-            "p50": np.percentile(t, 50), "p95": np.percentile(t, 95), "fill": fill_s,
-            "load": load_s, "check": check_us, "db": size_mb, "cpu": cpu,
-            "matrix": n * dim * 4 / 1e6}
+from edge.bench import gallery_latency  # noqa: E402
 
 
 def main():
@@ -83,16 +40,15 @@ def main():
     print("one embedding per person; a match = change check + one matrix product + top-3")
     print(f"{'dim':>4} {'stored':>8} {'matrix MB':>10} {'min ms':>8} {'mean ms':>8} "
           f"{'p50 ms':>8} {'p95 ms':>8} {'cpu %':>6} {'load s':>7} {'fill s':>7} {'db MB':>7}")
-    rng = np.random.default_rng(0)
     results = {}
     for dim in dims:
         for n in sizes:
-            r = bench(n, dim, rng)
+            r = gallery_latency(n, dim, args.warmup, args.runs)
             results[dim, n] = r
-            print(f"{dim:>4} {n:>8,} {r['matrix']:>10.1f} {r['min']:>8.3f} {r['mean']:>8.3f} "
-                  f"{r['p50']:>8.3f} {r['p95']:>8.3f} {r['cpu'] * 100:>6.0f} "
-                  f"{r['load']:>7.2f} {r['fill']:>7.1f} "
-                  f"{r['db']:>7.1f}", flush=True)
+            print(f"{dim:>4} {n:>8,} {r['matrix_mb']:>10.1f} {r['min']:>8.3f} {r['mean']:>8.3f} "
+                  f"{r['p50']:>8.3f} {r['p95']:>8.3f} {r['cpu_share'] * 100:>6.0f} "
+                  f"{r['load_s']:>7.2f} {r['fill_s']:>7.1f} "
+                  f"{r['db_mb']:>7.1f}", flush=True)
     print()
     print("cpu % = this process's CPU time / wall time while timing: well under 100 means "
           "the machine was busy and the tails (p95) are inflated")
@@ -106,7 +62,7 @@ def main():
         print(f"dim {dim}: p50 grows {steps}")
     print("growth: a fixed ~50 us per call (Python, change check, top-k) up to ~1,000 "
           "stored, then linear in stored x dim (one pass over the matrix)")
-    check = np.mean([r["check"] for r in results.values()])
+    check = np.mean([r["check_us"] for r in results.values()])
     print(f"change check alone (PRAGMA data_version): {check:.1f} us per match")
     if (128, 10000) in results:
         p50 = results[128, 10000]["p50"]

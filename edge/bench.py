@@ -111,9 +111,17 @@ def detector_latency(detector, frame, warmup: int = 5, runs: int = 30) -> dict:
     return {"faces_found": found, **_time(lambda: detector.detect(frame), warmup, runs)}
 
 
-def gallery_latency(n: int, dim: int, warmup: int = 20, runs: int = 300, seed: int = 0) -> dict:
+def gallery_latency(n: int, dim: int, warmup: int = 20, runs: int = 300, seed: int = 0,
+                    checks: int = 1000) -> dict:
     """Matching one face against ``n`` stored embeddings (one per person), the change
-    check included, as ``edge-identify`` calls it."""
+    check included, as ``edge-identify`` calls it.
+
+    Besides the latency: ``fill_s`` enrolling the ``n`` people (one transaction),
+    ``db_mb`` the gallery file's size, ``matrix_mb`` the embeddings in memory,
+    ``load_s`` opening a Matcher on it, ``check_us`` the change check alone (mean of
+    ``checks`` calls) and ``cpu_share`` this process's CPU time over wall time while
+    timing matches (well under 1: the machine was busy and the tails are inflated).
+    """
     from gallery import Gallery, Matcher
 
     rng = np.random.default_rng(seed)
@@ -123,11 +131,24 @@ def gallery_latency(n: int, dim: int, warmup: int = 20, runs: int = 300, seed: i
         path = Path(tmp) / "gallery.db"
         vectors = rng.normal(size=(n, dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        t = time.perf_counter()
         with Gallery(path) as g, g.batch():
             for i, v in enumerate(vectors):
                 g.enrol(f"person {i}", v, model, thumb)
+        fill_s = time.perf_counter() - t
+        t = time.perf_counter()
         with Matcher(path, model, threshold=0.8, top_k=3) as matcher:
+            load_s = time.perf_counter() - t
             queries = rng.normal(size=(warmup + runs, dim)).astype(np.float32)
             it = iter(queries)
+            cpu, wall = time.process_time(), time.perf_counter()
             result = _time(lambda: matcher.match(next(it)), warmup, runs)
-    return {"stored": n, "dim": dim, **result}
+            cpu_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
+            t = time.perf_counter()
+            for _ in range(checks):
+                matcher.refresh()
+            check_us = (time.perf_counter() - t) / checks * 1e6
+        db_mb = path.stat().st_size / 1e6
+    return {"stored": n, "dim": dim, **result, "fill_s": fill_s, "load_s": load_s,
+            "check_us": check_us, "cpu_share": cpu_share, "db_mb": db_mb,
+            "matrix_mb": n * dim * 4 / 1e6}
