@@ -353,8 +353,9 @@ def results_md(r, written, out) -> str:
             lines.append("")
             lines += [f"‡ {n} {v}: {note}." for n, v, note in notes]
         lines += ["", "The same photos as they come (92x112 grey), each detected and aligned "
-                  "by the bundle's own detector (as on the device; photos without one clear "
-                  "face are left out), beside the peer with its own detection:", ""]
+                  "by the bundle's own detector as edge-enroll does (photos it would refuse "
+                  "are left out: no face, several, or one too small or blurred), beside the "
+                  "peer with its own detection:", ""]
         lines += _raw_table(r)
         lines += [""] + img("latency_by_variant.png", "latency by variant and threads")
         lines += img("size_by_variant.png", "size by variant")

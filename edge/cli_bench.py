@@ -114,27 +114,43 @@ def _labelled(folder):
 
 
 def _thumbnails(b, labelled, aligned):
-    """Aligned 112 px thumbnails and labels (detected and aligned unless ``aligned``)."""
+    """(aligned 112 px thumbnails, their labels, a Counter of the photos skipped by reason).
+
+    Unless ``aligned``, each photo is cut out as edge-enroll would (``snapshot_of``: one
+    face, large and sharp enough, aligned the same way); a photo it would refuse is
+    skipped and counted, not measured.
+    """
+    from collections import Counter
+
     import cv2
 
-    from edge.align import align_face
-    from edge.faces import FaceError, pick_single_face
+    from edge.enroll import THUMBNAIL, EnrolError, snapshot_of
 
     det = None if aligned else b.detector(2)
-    thumbs, labels, skipped = [], [], 0
+    thumbs, labels, skipped = [], [], Counter()
     for label, (name, imgs) in enumerate(labelled.items()):
         for img in imgs:
             if aligned:
-                thumbs.append(cv2.resize(img, (112, 112), interpolation=cv2.INTER_AREA))
+                thumbs.append(cv2.resize(img, (THUMBNAIL, THUMBNAIL),
+                                         interpolation=cv2.INTER_AREA))
             else:
                 try:
-                    face = pick_single_face(det.detect(img))
-                except FaceError:
-                    skipped += 1
+                    thumbs.append(snapshot_of(img, det).thumbnail)
+                except EnrolError as exc:
+                    skipped[exc.reason] += 1
                     continue
-                thumbs.append(align_face(img, face.landmarks, 112))
             labels.append(label)
     return thumbs, np.array(labels), skipped
+
+
+def _skipped(skipped) -> str:
+    """How many photos were skipped and why, in a few words."""
+    n = sum(skipped.values())
+    if not n:
+        return "no photo skipped"
+    why = ", ".join(f"{k} {reason}" for reason, k in skipped.most_common())
+    return (f"{n} photo{'s' if n > 1 else ''} skipped (edge-enroll would refuse "
+            f"{'them' if n > 1 else 'it'}: {why})")
 
 
 def _accuracy(b, labelled, aligned):
@@ -142,10 +158,13 @@ def _accuracy(b, labelled, aligned):
     from edge.bundle import load_bundle
 
     thumbs, labels, skipped = _thumbnails(b, labelled, aligned)
-    n_way = min(20, int((np.bincount(labels) >= 2).sum()))
+    n_way = min(20, int((np.bincount(labels) >= 2).sum())) if len(labels) else 0
     click.echo(f"\n[{b.manifest.get('name')}] accuracy on {len(thumbs)} faces of "
-               f"{len(labelled)} people ({skipped} without one clear face skipped), "
+               f"{len(labelled)} people ({_skipped(skipped)}), "
                f"{n_way}-way one-shot over 2000 trials")
+    if n_way < 2:
+        click.echo("  (accuracy skipped: fewer than two people with two usable faces)")
+        return {}
     out = {}
     for variant in b.spec["variants"]:
         v = load_bundle(b.path, variant)
@@ -154,7 +173,8 @@ def _accuracy(b, labelled, aligned):
         pairs, same = metrics.verification_pairs(labels, 0)
         d = metrics.pair_distances(emb, pairs)
         r = metrics.roc(d, same)
-        out[variant] = {"one_shot": shot.as_dict(), "auc": r.auc, "eer": r.eer,
+        out[variant] = {"faces": len(thumbs), "skipped": dict(skipped),
+                        "one_shot": shot.as_dict(), "auc": r.auc, "eer": r.eer,
                         "threshold": v.threshold,
                         "accuracy_at_threshold": metrics.accuracy_at(d, same, v.threshold),
                         "roc": {"fpr": r.fpr[::max(1, len(r.fpr) // 200)].tolist(),

@@ -21,7 +21,15 @@ MIN_SCORE = 0.9
 
 
 class EnrolError(Exception):
-    """The photo or the name cannot be enrolled; the message says why."""
+    """The photo or the name cannot be enrolled; the message says why.
+
+    ``reason``: the kind of refusal in a few words ("no face", "face too small"...), the
+    same for every photo refused alike, so refusals can be counted (edge-bench does).
+    """
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 @dataclass
@@ -38,19 +46,22 @@ def snapshot_of(image, detector, source: str = "", min_face: int = MIN_FACE,
     faces = [f for f in detector.detect(image) if f.score >= MIN_SCORE]
     where = f"{source}: " if source else ""
     if not faces:
-        raise EnrolError(f"{where}no face found")
+        raise EnrolError(f"{where}no face found", "no face")
     if len(faces) > 1:
-        raise EnrolError(f"{where}{len(faces)} faces found; enrol from a photo of one person")
+        raise EnrolError(f"{where}{len(faces)} faces found; enrol from a photo of one person",
+                         "several faces")
     face = faces[0]
     if face.size < min_face:
-        raise EnrolError(f"{where}face too small ({face.size:.0f} px; at least {min_face} px)")
+        raise EnrolError(f"{where}face too small ({face.size:.0f} px; at least {min_face} px)",
+                         "face too small")
     if image.ndim == 2:
         import cv2
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     thumb = align_face(image, face.landmarks, THUMBNAIL)
     sharp = sharpness(thumb)
     if sharp < min_sharpness:
-        raise EnrolError(f"{where}face too blurred (sharpness {sharp:.0f}; at least {min_sharpness:.0f})")
+        raise EnrolError(f"{where}face too blurred (sharpness {sharp:.0f}; at least "
+                         f"{min_sharpness:.0f})", "face too blurred")
     return Snapshot(thumb, face.box, sharp, source)
 
 
