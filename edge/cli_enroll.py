@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -46,33 +47,37 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
         fail("give the person's NAME")
     b = open_bundle(bundle, variant, threads)
     path = Path(gallery) if gallery else default_path()
-    try:
-        # an existing gallery is opened (and checked) now; a new one is created only when
-        # someone passes, so a refused first enrolment leaves no file behind
-        store = Gallery(path, create=False) if path.exists() else None
-        detector = b.detector(threads)
-        embedder = b.thumbnail_embedder(threads)
-        opts = dict(min_face=min_face, min_sharpness=min_sharpness)
-        if from_dir:
-            sys.exit(_from_dir(store, path, detector, embedder, Path(from_dir), append, opts))
-        if camera:
-            snaps = [_camera_snapshot(camera, detector, countdown, opts)]
-        else:
-            snaps = _photo_snapshots(images, detector, opts)
-        _store(store, path, embedder, name, snaps, append)
-    except (EnrolError, GalleryError) as exc:
-        fail(str(exc))
+    # the gallery is closed however the command ends (sys.exit and fail included)
+    with ExitStack() as opened:
+        def create():
+            return opened.enter_context(Gallery(path))
+        try:
+            # an existing gallery is opened (and checked) now; a new one is created only
+            # when someone passes, so a refused first enrolment leaves no file behind
+            store = opened.enter_context(Gallery(path, create=False)) if path.exists() else None
+            detector = b.detector(threads)
+            embedder = b.thumbnail_embedder(threads)
+            opts = dict(min_face=min_face, min_sharpness=min_sharpness)
+            if from_dir:
+                sys.exit(_from_dir(store, create, detector, embedder, Path(from_dir), append,
+                                   opts))
+            if camera:
+                snaps = [_camera_snapshot(camera, detector, countdown, opts)]
+            else:
+                snaps = _photo_snapshots(images, detector, opts)
+            _store(store, create, embedder, name, snaps, append)
+        except (EnrolError, GalleryError) as exc:
+            fail(str(exc))
 
 
-def _store(store, path, embedder, name, snaps, append):
+def _store(store, create, embedder, name, snaps, append):
     """Enrol ``name`` and return the gallery; ``store`` None: there is none yet, and
-    it is created at ``path`` now that the name and snapshots have passed."""
+    ``create()`` makes it now that the name and snapshots have passed."""
     from edge.enroll import check_name, enrol
-    from gallery.store import Gallery
 
     name = check_name(store, name, append)
     if store is None:
-        store = Gallery(path)
+        store = create()
     ids = enrol(store, embedder, name, snaps, append)
     click.echo(f"enrolled {name}: {len(ids)} snapshot{'s' if len(ids) > 1 else ''} "
                f"(gallery {store.path})")
@@ -112,7 +117,7 @@ def _camera_snapshot(camera, detector, countdown, opts):
     return snapshot_of(frame, detector, "camera", **opts)
 
 
-def _from_dir(store, path, detector, embedder, root, append, opts) -> int:
+def _from_dir(store, create, detector, embedder, root, append, opts) -> int:
     """Each sub-folder a person, each person all-or-nothing; returns the exit status."""
     from edge.enroll import EnrolError
     from edge.images import is_image_name
@@ -128,7 +133,7 @@ def _from_dir(store, path, detector, embedder, root, append, opts) -> int:
             if not photos:
                 raise EnrolError(f"{person}: no photos")
             snaps = _photo_snapshots(photos, detector, opts)
-            store = _store(store, path, embedder, person.name, snaps, append)
+            store = _store(store, create, embedder, person.name, snaps, append)
         except (EnrolError, GalleryError) as exc:
             click.echo(f"refused {person.name}: {exc}", err=True)
             failed += 1

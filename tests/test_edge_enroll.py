@@ -205,3 +205,41 @@ def test_from_dir_creates_the_gallery_only_for_someone_to_store(tmp_path, photos
     assert result.exit_code == 1 and "1 of 3 people enrolled" in result.stdout, result.output
     people, _ = gallery_state(path)
     assert [n for n, _ in people] == ["Fred"]
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """Every Gallery the command opens, to check afterwards that it closed them all."""
+    from gallery.store import Gallery
+
+    galleries, init = [], Gallery.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        galleries.append(self)
+    monkeypatch.setattr(Gallery, "__init__", spy)
+    return galleries
+
+
+def is_closed(gallery) -> bool:
+    import sqlite3
+    try:
+        gallery._conn.execute("SELECT 1")
+    except sqlite3.ProgrammingError:   # "Cannot operate on a closed database."
+        return True
+    return False
+
+
+def test_every_way_out_closes_the_gallery(tmp_path, photos, opened):
+    path = tmp_path / "gallery.db"
+    root = tmp_path / "people"
+    (root / "Eve").mkdir(parents=True)
+    shutil.copy(photos["two"], root / "Eve" / "two.png")      # refused before the gallery exists
+    (root / "Fred").mkdir()
+    shutil.copy(photos["other"], root / "Fred" / "1.png")     # creates it
+    outcomes = [run("--from-dir", root, "--gallery", path).exit_code,            # exit 1
+                run("Ada", "--image", photos["good"], "--gallery", path).exit_code,
+                run("Ada", "--image", photos["good2"], "--gallery", path).exit_code,  # fail()
+                run("Ada", "--append", "--image", photos["good2"], "--gallery", path).exit_code]
+    assert outcomes == [1, 0, 1, 0]
+    assert len(opened) == 4 and all(map(is_closed, opened))
