@@ -120,7 +120,8 @@ def gallery_latency(n: int, dim: int, warmup: int = 20, runs: int = 300, seed: i
     ``db_mb`` the gallery file's size, ``matrix_mb`` the embeddings in memory,
     ``load_s`` opening a Matcher on it, ``check_us`` the change check alone (mean of
     ``checks`` calls) and ``cpu_share`` this process's CPU time over wall time while
-    timing matches (well under 1: the machine was busy and the tails are inflated).
+    timing matches (well under 1: the machine was busy and the tails are inflated; over
+    1: BLAS threads worked, or spun waiting, beside the main one).
     """
     from gallery import Gallery, Matcher
 

@@ -4,6 +4,7 @@ benchmarks/gallery_match.py); accuracy on real ORL faces cut out as edge-enroll 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -31,7 +32,8 @@ def test_gallery_latency_fills_times_and_measures_the_file():
     assert 0 < r["min"] <= r["p50"] <= r["p95"] <= r["p99"]
     assert r["fill_s"] > 0 and r["load_s"] > 0 and r["check_us"] > 0
     assert r["db_mb"] > r["matrix_mb"] == 50 * 16 * 4 / 1e6   # vectors, names, thumbnails
-    assert 0 < r["cpu_share"] < 1.5                           # CPU time over wall time
+    # all threads' CPU time over wall time: up to the cores when BLAS threads work or spin
+    assert 0 < r["cpu_share"] < (os.cpu_count() or 1) + 0.5
 
 
 def test_gallery_match_script_is_a_caller_of_gallery_latency():
