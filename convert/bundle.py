@@ -128,6 +128,7 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
                           "alignment": "five-point similarity to the ArcFace/SFace template "
                                        "scaled to size (edge.align)"},
                 "dim": summary["embedding_dim"],
+                "mirror_averaged": bool(summary.get("mirror_averaged", False)),
                 "distance": "euclidean between L2-normalised embeddings",
                 "threshold_rule": report["calibration"]["rule"],
                 "default_variant": cfg.default,

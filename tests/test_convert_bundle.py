@@ -102,6 +102,23 @@ def test_every_variant_runs_in_litert_close_to_keras(built, model, folders):
         assert report["variants"][variant]["cosine_to_keras"]["worst"] > MIN_COSINE[variant]
 
 
+def test_a_mirror_averaged_network_names_a_face_and_its_mirror_alike(built, folders):
+    """The default network embeds each face plus its mirror image inside the model, so a
+    face and its mirror image get one embedding, in every variant (int8 included)."""
+    from edge.bundle import load_bundle
+    from train.data import load_folder
+
+    out, _ = built
+    assert json.loads((out / "manifest.json").read_text())["embedding"]["mirror_averaged"]
+    faces = load_folder(folders[1], size=SIZE).images[:20]
+    for variant in VARIANTS:
+        embedder = load_bundle(out, variant).embedder()
+        direct, mirrored = embedder.embed(faces), embedder.embed(faces[:, :, ::-1].copy())
+        assert (direct * mirrored).sum(axis=1).min() > 0.9999, variant
+        single = embedder.embed(faces[3])            # batch of one: same as in a batch
+        assert (single[0] * direct[3]).sum() > 0.9999, variant
+
+
 def test_the_manifest_says_what_the_device_needs(built, model):
     from edge.bundle import SCHEMA, sha256_file
 

@@ -41,6 +41,22 @@ def test_each_objective_trains_and_saves(tmp_path, objective):
     assert emb.shape == (4, 128) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
 
 
+def test_the_edge_network_is_saved_mirror_averaged(tmp_path):
+    faces = _synthetic(people=6)
+    summaries = {}
+    for name, cfg in {"edge": FitConfig(), "plain": FitConfig(mirror=False),
+                      "characters": FitConfig(flip=False), "seed": FitConfig(arch="seed")}.items():
+        cfg.epochs, cfg.steps, cfg.batch, cfg.val_fraction, cfg.size = 1, 2, 16, 0.0, 32
+        summaries[name] = fit(faces, tmp_path / name, cfg, verbose=0)
+    assert [s["mirror_averaged"] for s in summaries.values()] == [True, False, False, False]
+    assert summaries["edge"]["multiply_adds"] == 2 * summaries["plain"]["multiply_adds"]
+    assert summaries["edge"]["parameters"] == summaries["plain"]["parameters"]
+    branch = load_branch(tmp_path / "edge")
+    x = faces.images[:5]
+    np.testing.assert_allclose(embed_faces(branch, x), embed_faces(branch, x[:, :, ::-1].copy()),
+                               atol=1e-5)
+
+
 def test_given_validation_people_are_used_as_they_are(tmp_path):
     faces = _synthetic(people=9)
     train, val = faces.subset(range(6)), faces.subset(range(6, 9))

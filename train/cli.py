@@ -100,10 +100,13 @@ def prepare_protocol_cmd(out, data, size, overwrite):
 @click.option("--no-augment", is_flag=True)
 @click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default")
 @click.option("--init", type=click.Path(), help="Pretrained weights (SFace ONNX) for --arch sface.")
+@click.option("--mirror/--no-mirror", default=None,
+              help="Embed each face plus its mirror image (twice the work, steadier; default: "
+                   "on for the edge network).")
 @click.option("--freeze", default=0, show_default=True,
               help="Leading blocks kept frozen when fine-tuning (sface: conv_1..conv_14, head).")
 def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, mining, size,
-            val_fraction, patience, seed, no_augment, strategy, init, freeze):
+            val_fraction, patience, seed, no_augment, strategy, init, freeze, mirror):
     """Train an embedding branch on TRAIN_DIR (one folder per person) into OUT."""
     from train.data import DataError, load_folder
     from train.fit import FitConfig, fit
@@ -117,7 +120,7 @@ def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, m
         cfg = FitConfig(arch=arch, objective=objective, epochs=epochs, steps=steps, batch=batch,
                         lr=lr, margin=margin, mining=mining, val_fraction=val_fraction,
                         patience=patience, seed=seed, augment=not no_augment,
-                        strategy=strategy, init=init, freeze=freeze)
+                        strategy=strategy, init=init, freeze=freeze, mirror=mirror)
         summary = fit(faces, out, cfg)
     except (DataError, *USER_ERRORS) as exc:
         _fail(exc)

@@ -13,7 +13,8 @@ import numpy as np
 from train import batches, losses
 from train.data import Faces, check_trainable, split_people
 from train.evaluate import embed_faces, evaluate_embeddings
-from train.models import ARCHITECTURES, NORMALISATION, build, freeze, multiply_adds, siamese
+from train.models import (ARCHITECTURES, NORMALISATION, build, freeze, mirror_averaged,
+                          multiply_adds, siamese)
 
 OBJECTIVES = ("cosface", "triplet", "contrastive")
 MODEL_FILE = "embedding.keras"
@@ -41,6 +42,14 @@ class FitConfig:
     freeze: int = 0                # leading blocks kept frozen when fine-tuning
     dim: int | None = None
     size: int | None = None
+    mirror: bool | None = None     # embed each face with its mirror image (default: per arch)
+
+    def uses_mirror(self) -> bool:
+        """Mirror-averaged embeddings: as asked, else the architecture's default, and
+        never for data that is not mirror-symmetric (``flip`` off, e.g. characters)."""
+        if self.mirror is not None:
+            return self.mirror
+        return self.flip and bool(ARCHITECTURES.get(self.arch, {}).get("mirror", False))
 
 
 class ValidationScore(keras.callbacks.Callback):
@@ -103,6 +112,8 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2,
                              f"{'grey' if branch.input_shape[3] == 1 else 'rgb'} faces; "
                              f"the data is {faces.size}px {colour} (prepare with --size/--colour)")
         frozen = freeze(branch, cfg.freeze)
+        # what is saved and validated: the branch itself, or with the mirror image (shared weights)
+        embedding = mirror_averaged(branch) if cfg.uses_mirror() else branch
         model, loss, batch_cls = _trainer(branch, cfg, len(train.names))
         schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, max(1, cfg.epochs * cfg.steps),
                                                           warmup_target=None)
@@ -112,7 +123,7 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2,
     if importlib.util.find_spec("tensorboard"):
         callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False))
     if val is not None:
-        callbacks.insert(0, ValidationScore(branch, val, cfg.seed))
+        callbacks.insert(0, ValidationScore(embedding, val, cfg.seed))
         callbacks.insert(1, keras.callbacks.EarlyStopping("val_auc", mode="max",
                                                           patience=cfg.patience,
                                                           restore_best_weights=True))
@@ -122,10 +133,10 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2,
     else:  # keep the network as initialised (a pretrained start, measured as it is)
         history = {"loss": []}
         if val is not None:
-            ValidationScore(branch, val, cfg.seed).on_epoch_end(0, logs := {})
+            ValidationScore(embedding, val, cfg.seed).on_epoch_end(0, logs := {})
             history.update({k: [v] for k, v in logs.items()})
     seconds = time.time() - started
-    branch.save(out / MODEL_FILE)
+    embedding.save(out / MODEL_FILE)
     summary = {
         "model": MODEL_FILE,
         "config": asdict(cfg),
@@ -134,7 +145,8 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2,
         "distance": "euclidean between L2-normalised embeddings",
         "parameters": int(branch.count_params()),
         "frozen_blocks": frozen,
-        "multiply_adds": multiply_adds(branch),
+        "mirror_averaged": embedding is not branch,
+        "multiply_adds": multiply_adds(embedding),
         "train": {"people": len(train.names), "images": len(train)},
         "validation": None if val is None else {"people": len(val.names), "images": len(val)},
         "epochs_run": len(history["loss"]),

@@ -13,10 +13,12 @@ NORMALISATION = {"mean": 127.5, "scale": 128.0}
 ARCHITECTURES = {}
 
 
-def register(name, size, colour, dim, about):
+def register(name, size, colour, dim, about, mirror=False):
+    """``mirror``: whether faces are embedded with their mirror image by default
+    (``mirror_averaged``)."""
     def wrap(fn):
         ARCHITECTURES[name] = {"build": fn, "size": size, "colour": colour, "dim": dim,
-                               "about": about}
+                               "about": about, "mirror": mirror}
         return fn
     return wrap
 
@@ -42,7 +44,8 @@ def _conv(x, filters, name, stride=1):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-@register("edge", 64, "grey", 128, "small int8-friendly CNN for the device (default)")
+@register("edge", 64, "grey", 128, "small int8-friendly CNN for the device (default)",
+          mirror=True)
 def build_edge(size=64, channels=1, dim=128, widths=(16, 32, 64, 128)):
     """Four stages of 3x3 conv-BN-ReLU (one, then two per stage) each halving the size,
     then a global depthwise convolution over the last map (keeps where features are,
@@ -103,6 +106,37 @@ def freeze(model: keras.Model, count: int) -> list[str]:
     return names
 
 
+@keras.saving.register_keras_serializable("siamese_edge")
+class MirrorStack(layers.Layer):
+    """N faces -> 2N: the faces, then the same faces mirrored left to right."""
+
+    def call(self, x):
+        return keras.ops.concatenate([x, keras.ops.flip(x, axis=2)], axis=0)
+
+
+@keras.saving.register_keras_serializable("siamese_edge")
+class MirrorSum(layers.Layer):
+    """2N rows -> N: each face's embedding plus its mirror image's. A reshape with a
+    constant shape and a sum, so a dynamic batch needs no shape arithmetic."""
+
+    def call(self, y):
+        return keras.ops.sum(keras.ops.reshape(y, (2, -1, *y.shape[1:])), axis=0)
+
+
+def mirror_averaged(branch: keras.Model) -> keras.Model:
+    """The branch applied to each face and to its mirror image, embeddings summed (a
+    face and its mirror are the same person, so their mean embedding is steadier).
+    Shares the branch's weights; the trailing Flatten stays last for the device to drop."""
+    flat = isinstance(branch.layers[-1], layers.Flatten)
+    inner = keras.Model(branch.input, branch.layers[-1].input if flat else branch.output,
+                        name=f"{branch.name}_core")
+    inputs = keras.Input(branch.input_shape[1:], name="face")
+    x = MirrorSum(name="mirror_sum")(inner(MirrorStack(name="mirror_stack")(inputs)))
+    if flat:
+        x = layers.Flatten(name="flat")(x)
+    return keras.Model(inputs, x, name=f"{branch.name}_mirror")
+
+
 def l2_normalise(x):
     return keras.ops.normalize(x, axis=-1, order=2)
 
@@ -118,11 +152,13 @@ def siamese(branch: keras.Model) -> keras.Model:
 
 
 def multiply_adds(model: keras.Model) -> int:
-    """Multiply-adds of one forward pass through conv, depthwise and dense layers."""
+    """Multiply-adds of one face's forward pass through conv, depthwise and dense layers
+    (twice the branch's for a mirror-averaged one)."""
     total = 0
+    mirrored = any(isinstance(layer, MirrorStack) for layer in model.layers)
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            total += multiply_adds(layer)
+            total += multiply_adds(layer) * (2 if mirrored else 1)
             continue
         out = layer.output.shape
         if isinstance(layer, layers.DepthwiseConv2D):
