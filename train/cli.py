@@ -87,11 +87,12 @@ def prepare_protocol_cmd(out, data, size, overwrite):
               help="Embedding network: edge (small, for the device), seed (the original), sface (pretrained).")
 @click.option("--objective", type=click.Choice(["cosface", "triplet", "contrastive"]),
               default="cosface", show_default=True)
-@click.option("--epochs", default=40, show_default=True)
-@click.option("--steps", default=100, show_default=True, help="Batches per epoch.")
+@click.option("--epochs", default=12, show_default=True)
+@click.option("--steps", default=60, show_default=True, help="Batches per epoch.")
 @click.option("--batch", default=64, show_default=True)
 @click.option("--lr", default=2e-3, show_default=True)
 @click.option("--margin", type=float, help="Objective margin (cosface 0.35, triplet 0.3, contrastive 1.0).")
+@click.option("--scale", default=16.0, show_default=True, help="CosFace logit scale.")
 @click.option("--mining", type=click.Choice(["batch-hard", "semi-hard"]), default="batch-hard")
 @click.option("--size", type=int, help="Resize faces to this side (default: the architecture's).")
 @click.option("--val-fraction", default=0.1, show_default=True, help="Share of people held out.")
@@ -105,7 +106,7 @@ def prepare_protocol_cmd(out, data, size, overwrite):
                    "on for the edge network).")
 @click.option("--freeze", default=0, show_default=True,
               help="Leading blocks kept frozen when fine-tuning (sface: conv_1..conv_14, head).")
-def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, mining, size,
+def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, scale, mining, size,
             val_fraction, patience, seed, no_augment, strategy, init, freeze, mirror):
     """Train an embedding branch on TRAIN_DIR (one folder per person) into OUT."""
     from train.data import DataError, load_folder
@@ -118,7 +119,7 @@ def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, m
     try:
         faces = load_folder(train_dir, size=size or spec["size"], colour=spec["colour"])
         cfg = FitConfig(arch=arch, objective=objective, epochs=epochs, steps=steps, batch=batch,
-                        lr=lr, margin=margin, mining=mining, val_fraction=val_fraction,
+                        lr=lr, margin=margin, scale=scale, mining=mining, val_fraction=val_fraction,
                         patience=patience, seed=seed, augment=not no_augment,
                         strategy=strategy, init=init, freeze=freeze, mirror=mirror)
         summary = fit(faces, out, cfg)

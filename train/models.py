@@ -46,7 +46,7 @@ def _conv(x, filters, name, stride=1):
 
 @register("edge", 64, "grey", 128, "small int8-friendly CNN for the device (default)",
           mirror=True)
-def build_edge(size=64, channels=1, dim=128, widths=(16, 32, 64, 128)):
+def build_edge(size=64, channels=1, dim=128, widths=(24, 48, 96, 192)):
     """Four stages of 3x3 conv-BN-ReLU (one, then two per stage) each halving the size,
     then a global depthwise convolution over the last map (keeps where features are,
     unlike average pooling), and a linear projection to the embedding (a 1x1
