@@ -205,8 +205,11 @@ def test_video_json_stats_and_annotated_output(enrolled_gallery, clip_file, tmp_
     assert named and set(named) <= truth | {UNKNOWN}
     right = sum(f["name"] in {n for n, _ in clip.truth[d["frame"]]}
                 for d in frames for f in d["faces"])
-    print(f"{BUNDLE}: {right}/{len(named)} faces in the clip named right")
-    assert right / len(named) >= 0.8, (right, len(named))
+    wrong = sum(f["name"] not in {n for n, _ in clip.truth[d["frame"]]} | {UNKNOWN}
+                for d in frames for f in d["faces"])
+    print(f"{BUNDLE}: {right}/{len(named)} faces in the clip named right, {wrong} wrongly")
+    # a face far from its one enrolment photo may stay unknown; none may get another's name
+    assert wrong == 0 and right / len(named) >= 0.7, (right, wrong, len(named))
     stats = result.stderr
     assert "stage      p50 ms   p95 ms   runs" in stats
     for stage in ("capture", "detect", "align", "embed", "match"):
