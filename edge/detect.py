@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from edge.faces import Face
-from edge.litert import make_interpreter
+from edge.litert import RUNTIME, make_interpreter
 
 MEAN, SCALE = 127.5, 128.0
 MIN_FACE = 20
@@ -58,6 +58,11 @@ class Net:
     def run_batched(self, x: np.ndarray, largest: int) -> dict[int, np.ndarray]:
         """``run`` in chunks of at most ``largest``, each zero-padded to a power of two
         (so only a few shapes, hence interpreters, ever exist)."""
+        if RUNTIME == "tflite_runtime":
+            # tflite-runtime 2.14's int8 dot-product kernel (CPUs with asimddp, such as the
+            # Pi 5's) reads past its buffer for fully connected layers at batch 2 or more
+            # (seen under emulated cortex-a76); one crop at a time avoids that kernel path.
+            largest = 1
         outs = []
         for start in range(0, len(x), largest):
             chunk = x[start:start + largest]
@@ -169,13 +174,6 @@ class Detector:
                  scale_factor: float = SCALE_FACTOR, batch=(16, 8), opened=(None, None, None)):
         self.pnet, self.rnet, self.onet = (Net(p, threads, spare=s)
                                            for p, s in zip((pnet, rnet, onet), opened))
-        from edge.litert import RUNTIME
-
-        if RUNTIME == "tflite_runtime":
-            # tflite-runtime 2.14's int8 dot-product kernel (CPUs with asimddp, such as the
-            # Pi 5's) reads past its buffer for fully connected layers at batch 2 or more
-            # (seen under emulated cortex-a76); one crop at a time avoids that kernel path.
-            batch = (1, 1)
         self.batch = batch
         self.min_face, self.scale_factor = min_face, scale_factor
         self.thresholds = tuple(thresholds)
