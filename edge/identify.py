@@ -71,7 +71,6 @@ class Identifier:
                  max_faces: int = 5, min_face: int = 40, votes: int = 5, stills: bool = False):
         if stills:  # every photo is its own scene: no name vote across photos
             every, votes = 1, 1
-        self.stills = stills
         self.detector = bundle.detector(threads, min_face=min_face)
         self.embedder = bundle.embedder(threads)
         spec = bundle.spec["input"]
