@@ -146,7 +146,7 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2,
         "parameters": int(branch.count_params()),
         "frozen_blocks": frozen,
         "mirror_averaged": embedding is not branch,
-        "multiply_adds": multiply_adds(embedding),
+        "multiply_adds": multiply_adds(branch) * (2 if embedding is not branch else 1),  # per face
         "train": {"people": len(train.names), "images": len(train)},
         "validation": None if val is None else {"people": len(val.names), "images": len(val)},
         "epochs_run": len(history["loss"]),

@@ -152,13 +152,11 @@ def siamese(branch: keras.Model) -> keras.Model:
 
 
 def multiply_adds(model: keras.Model) -> int:
-    """Multiply-adds of one face's forward pass through conv, depthwise and dense layers
-    (twice the branch's for a mirror-averaged one)."""
+    """Multiply-adds of one forward pass through conv, depthwise and dense layers."""
     total = 0
-    mirrored = any(isinstance(layer, MirrorStack) for layer in model.layers)
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            total += multiply_adds(layer) * (2 if mirrored else 1)
+            total += multiply_adds(layer)
             continue
         out = layer.output.shape
         if isinstance(layer, layers.DepthwiseConv2D):
