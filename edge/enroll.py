@@ -70,20 +70,14 @@ def check_name(gallery, name: str, append: bool) -> str:
 
     ``gallery`` None: there is no gallery yet, so no one is enrolled.
     """
-    from gallery.errors import GalleryError, UnknownPerson
+    from gallery.errors import GalleryError
     from gallery.names import clean_name
 
     try:
         name = clean_name(name)
     except GalleryError as exc:
         raise EnrolError(str(exc)) from None
-    exists = False
-    if gallery is not None:
-        try:
-            gallery.person(name)
-            exists = True
-        except UnknownPerson:
-            pass
+    exists = gallery is not None and gallery.has(name)
     if exists and not append:
         raise EnrolError(f"{name!r} is already enrolled (use --append to add a snapshot)")
     if append and not exists:

@@ -243,6 +243,16 @@ class Gallery:
         return row[0]
 
     @_reads
+    def has(self, name: str) -> bool:
+        """Whether someone is enrolled under ``name`` (as cleaned for storing)."""
+        try:
+            name = clean_name(name)
+        except InvalidName:
+            return False
+        row = self._conn.execute("SELECT 1 FROM people WHERE name = ?", (name,)).fetchone()
+        return row is not None
+
+    @_reads
     def people(self) -> list[Person]:
         """Everyone enrolled, by name, each with their enrolments (no vectors)."""
         rows = self._conn.execute(

@@ -145,6 +145,8 @@ def test_names_are_nfc_and_trimmed(gallery):
     gallery.enrol(f"  {decomposed}\n", vec(1), MODEL_A, face(1))
     assert gallery.people()[0].name == "Zo\u00eb"
     assert gallery.person(decomposed).name == "Zo\u00eb"  # found whichever form is typed
+    assert gallery.has(decomposed) and gallery.has(" Zo\u00eb ")
+    assert not gallery.has("Zoe") and not gallery.has("")   # "" is not even a valid name
     with pytest.raises(DuplicatePerson):
         gallery.enrol("Zo\u00eb", vec(2), MODEL_A, face(2))
 
