@@ -39,7 +39,7 @@ def crops(data: Path, out: Path, names):
     from edge.enroll import snapshot_of
 
     for name in bundles(names):
-        bundle = load_bundle(name)
+        bundle = load_bundle(name, threads=1)
         prepare = bundle.thumbnail_embedder(threads=1).prepare
         detector = bundle.detector(threads=1)
         folder = out / name
@@ -67,13 +67,14 @@ def embed(crops_dir: Path, out: Path, data: Path | None, names):
 
     arrays, info = {}, {"runtime": RUNTIME, "numpy": np.__version__, "opencv": cv2.__version__}
     for name in bundles(names):
-        default = load_bundle(name)
+        default = load_bundle(name, threads=1)
         files = sorted((crops_dir / name).glob("*.png"))
         if not files:
             sys.exit(f"no crops for bundle {name} in {crops_dir / name}")
         faces = np.stack([read_crop(f, default.spec["input"]["colour"]) for f in files])
         for variant in default.spec["variants"]:
-            embedder = load_bundle(name, variant).embedder(threads=1)
+            same = variant == default.variant
+            embedder = (default if same else load_bundle(name, variant, threads=1)).embedder(threads=1)
             arrays[f"{name}/{variant}"] = embedder.embed(faces)
         if data is not None:
             detector = default.detector(threads=1)
