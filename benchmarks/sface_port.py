@@ -24,7 +24,6 @@ import click  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge import metrics  # noqa: E402
-from train.sface import onnx_reference  # noqa: E402
 from edge.align import normalise, resize_whole, to_colour  # noqa: E402
 from edge.faces import FaceError  # noqa: E402
 from edge.images import read_image  # noqa: E402
@@ -69,7 +68,7 @@ def main(data: Path, onnx_path: Path | None):
         onnx_weights = sum(w.size for w in sface.load_onnx_weights(onnx_path).values())
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc))
-    embed_onnx = onnx_reference(onnx_path)
+    embed_onnx = sface.onnx_reference(onnx_path)
 
     def embed_keras(faces):
         return model.predict(normalise(faces, sface.INPUT_MEAN, sface.INPUT_SCALE), verbose=0)
