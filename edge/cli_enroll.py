@@ -37,7 +37,7 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
     """
     from edge.enroll import EnrolError
     from gallery.errors import GalleryError
-    from gallery.store import Gallery, default_path
+    from gallery.store import Gallery, default_path, open_existing
 
     if sum(bool(x) for x in (camera, images, from_dir)) != 1:
         fail("give exactly one of --camera, --image or --from-dir")
@@ -54,7 +54,8 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
         try:
             # an existing gallery is opened (and checked) now; a new one is created only
             # when someone passes, so a refused first enrolment leaves no file behind
-            store = opened.enter_context(Gallery(path, create=False)) if path.exists() else None
+            existing = open_existing(path)
+            store = opened.enter_context(existing) if existing is not None else None
             detector = b.detector(threads)
             embedder = b.thumbnail_embedder(threads)
             opts = dict(min_face=min_face, min_sharpness=min_sharpness)

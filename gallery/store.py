@@ -30,6 +30,13 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("siamese-edge")) / "gallery.db"
 
 
+def open_existing(path: str | Path | None = None) -> "Gallery | None":
+    """The gallery at ``path`` (default: ``default_path()``) if its file exists, else
+    None: for callers that create a gallery only once there is someone to store."""
+    path = Path(path) if path is not None else default_path()
+    return Gallery(path, create=False) if path.exists() else None
+
+
 def _reads(method):
     """Report a damaged file as one CorruptFile, whatever broke on reading it."""
     @functools.wraps(method)

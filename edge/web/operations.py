@@ -29,7 +29,7 @@ from gallery.errors import DuplicatePerson, GalleryError, UnknownPerson
 from gallery.match import UNKNOWN as NO_MATCH
 from gallery.match import Matcher
 from gallery.names import clean_name
-from gallery.store import Gallery, default_path
+from gallery.store import Gallery, default_path, open_existing
 
 USER_ERRORS = (EnrolError, ImageError, GalleryError)
 MAX_SIDE = 1600      # larger photos are scaled down before detection
@@ -48,7 +48,7 @@ def status_of(exc: Exception) -> int:
 class Operations:
     def __init__(self, bundle, gallery_path=None, threshold: float | None = None,
                  threads: int | None = 1):
-        self.bundle, self.gallery_path = bundle, gallery_path
+        self.bundle = bundle
         self.path = Path(gallery_path) if gallery_path is not None else default_path()
         self.threshold = bundle.threshold if threshold is None else float(threshold)
         self.threads = threads
@@ -58,7 +58,7 @@ class Operations:
     def gallery(self):
         """The gallery, opened for one request, to use in ``with``; when there is no file
         yet, a context of None (no one is enrolled), and no file is created."""
-        return Gallery(self.path, create=False) if self.path.exists() else nullcontext()
+        return open_existing(self.path) or nullcontext()
 
     def _models(self):
         """(detector, thumbnail embedder); call with the lock held."""
