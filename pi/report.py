@@ -4,8 +4,9 @@
 
 Reads OUT/x86-<runtime> and OUT/<cpu>-<runtime> (written by pi/device.sh) and OUT/alignment.txt,
 writes OUT/summary.md and OUT/summary.json, prints the summary, and exits 1 when a test
-failed, an identification differs from x86 or from the truth, an embedding differs by
-more than TOLERANCE, or a shared library is aligned below 16 KiB.
+failed, an identification differs from x86 (how many names are right is shown beside it,
+not judged: that is the bundle's accuracy, not the device's), an embedding differs by more
+than TOLERANCE, or a shared library is aligned below 16 KiB.
 """
 from __future__ import annotations
 
