@@ -40,7 +40,7 @@ def aligned_faces(paths, finder):
     for path in paths:
         image = read_image(path)
         try:
-            face, status, _ = crop_face(image, finder, settings)
+            face, status, *_ = crop_face(image, finder, settings)
         except FaceError:   # e.g. two faces of similar size: keep the whole image
             face, status = to_colour(resize_whole(image, SIZE), "rgb"), "whole"
         faces.append(face)

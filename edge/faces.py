@@ -44,6 +44,24 @@ def pick_single_face(faces: list[Face], min_score: float = 0.9,
     return confident[0]
 
 
+def pick_centre_face(faces: list[Face], width: int, height: int,
+                     min_score: float = 0.9) -> Face:
+    """The confident face whose box centre is nearest the image centre.
+
+    For photos labelled with the one person they are centred on (LFW and other news
+    photos), where other people may be larger or as large.
+    """
+    confident = [f for f in faces if f.score >= min_score]
+    if not confident:
+        raise FaceError("no face found")
+
+    def off_centre(f: Face) -> float:
+        x1, y1, x2, y2 = f.box
+        return float(np.hypot((x1 + x2) / 2 - width / 2, (y1 + y2) / 2 - height / 2))
+
+    return min(confident, key=off_centre)
+
+
 def sharpness(face_crop: np.ndarray) -> float:
     """Variance of the Laplacian of a grey crop: low values mean blur."""
     grey = face_crop if face_crop.ndim == 2 else cv2.cvtColor(face_crop, cv2.COLOR_BGR2GRAY)

@@ -178,3 +178,162 @@ def verification(embeddings: np.ndarray, labels, threshold: float | None = None,
         "threshold_calibrated_here": calibrated,
         "accuracy_at_threshold": accuracy_at(d, same, threshold),
     }
+
+
+# ---- open-set identification (the wild protocol of ../shared/data/README.md) -------------
+
+FPIR_TARGET = 0.01   # the default promise: at most 1% of strangers named as someone
+
+
+@dataclass
+class OpenSet:
+    """Open-set one-shot identification, averaged over seeded rounds.
+
+    ``known_right`` / ``known_wrong``: of the enrolled people's other photos, named as
+    themselves / as someone else (the rest are called unknown); ``strangers_accepted``:
+    of the photos of people not enrolled, named as someone (FPIR); ``right_at_fpir``: known
+    named right when each round's threshold lets through ``fpir`` of its strangers.
+    """
+    rounds: int
+    enrolled: int              # people enrolled per round
+    people: int
+    threshold: float | None
+    known_probes: int          # per round, summed over rounds
+    stranger_probes: int
+    known_right: float | None
+    known_wrong: float | None
+    strangers_accepted: float | None
+    fpir: float
+    right_at_fpir: float
+    per_round: list
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def open_set_round(embeddings: np.ndarray, labels, gallery, threshold: float | None = None,
+                   fpir: float = FPIR_TARGET, dist: np.ndarray | None = None) -> dict:
+    """One round of open-set identification with the photos ``gallery`` enrolled (one
+    index per enrolled person); every other photo is a probe. A probe is named as its
+    nearest enrolled photo's person when that distance is at most ``threshold``.
+
+    Returns the probe counts and the shares named right / wrong among known probes and
+    accepted among strangers (when a threshold is given), and known named right at the
+    largest threshold that accepts at most ``fpir`` of this round's strangers.
+    """
+    labels = np.asarray(labels)
+    gallery = np.asarray(gallery, dtype=int)
+    if len(set(labels[gallery].tolist())) != len(gallery):
+        raise ValueError("the gallery must hold one photo per enrolled person")
+    probes = np.setdiff1d(np.arange(len(labels)), gallery)
+    g = (pairwise_distances(np.asarray(embeddings)[probes], np.asarray(embeddings)[gallery])
+         if dist is None else dist[np.ix_(probes, gallery)])
+    nearest = np.argmin(g, axis=1)
+    d = g[np.arange(len(probes)), nearest]
+    known = np.isin(labels[probes], labels[gallery])
+    right = labels[gallery][nearest] == labels[probes]
+    stranger_d = np.sort(d[~known])
+    allowed = int(np.floor(fpir * len(stranger_d)))     # strangers that may get through
+    if allowed >= len(stranger_d):
+        t_fpir = np.inf
+    else:  # just below the first stranger that must be turned away
+        t_fpir = np.nextafter(stranger_d[allowed], -np.inf)
+    n_known, n_strangers = int(known.sum()), int((~known).sum())
+    out = {"known_probes": n_known, "stranger_probes": n_strangers,
+           "right_at_fpir": float((known & right & (d <= t_fpir)).sum() / max(n_known, 1))}
+    if threshold is not None:
+        accepted = d <= threshold
+        out.update(known_right=float((known & right & accepted).sum() / max(n_known, 1)),
+                   known_wrong=float((known & ~right & accepted).sum() / max(n_known, 1)),
+                   strangers_accepted=float((~known & accepted).sum() / max(n_strangers, 1)))
+    return out
+
+
+def open_set_gallery(labels, enrolled: int, rng: np.random.Generator, enrollable=None):
+    """One round's gallery: ``enrolled`` people drawn at random among those with an
+    enrollable photo and another photo, each by the first photo, in a random order, that
+    ``enrollable`` accepts."""
+    labels = np.asarray(labels)
+    ok = np.ones(len(labels), bool) if enrollable is None else np.asarray(enrollable, bool)
+    people = [p for p in np.unique(labels) if np.any(ok & (labels == p))
+              and np.sum(labels == p) >= 2]
+    if enrolled > len(people):
+        raise ValueError(f"cannot enrol {enrolled} people: only {len(people)} have an "
+                         "enrollable photo and another to probe with")
+    chosen = rng.choice(people, size=enrolled, replace=False)
+    perm = rng.permutation(len(labels))
+    return np.array([next(i for i in perm if labels[i] == p and ok[i]) for p in sorted(chosen)])
+
+
+def open_set(embeddings: np.ndarray, labels, threshold: float | None = None,
+             enrolled: int | None = None, rounds: int = 5, seed: int = 0,
+             fpir: float = FPIR_TARGET, enrollable=None) -> OpenSet:
+    """The wild protocol's open-set one-shot identification over seeded rounds.
+
+    Each round (``numpy.random.default_rng([seed, round])``) enrols ``enrolled`` people
+    (default: half of them) by one photo each (``open_set_gallery``) and identifies every
+    other photo of all the people (``open_set_round``); the shares are averaged over rounds.
+    """
+    labels = np.asarray(labels)
+    n_people = len(np.unique(labels))
+    n = n_people // 2 if enrolled is None else int(enrolled)
+    if not 1 <= n < n_people:
+        raise ValueError(f"open set needs enrolled people and strangers: {n} of {n_people} "
+                         "people asked to be enrolled")
+    if rounds < 1:
+        raise ValueError("open set needs at least one round")
+    dist = pairwise_distances(embeddings)
+    per_round = [open_set_round(embeddings, labels,
+                                open_set_gallery(labels, n, np.random.default_rng([seed, r]),
+                                                 enrollable),
+                                threshold, fpir, dist) for r in range(rounds)]
+
+    def mean(key):
+        return float(np.mean([r[key] for r in per_round])) if key in per_round[0] else None
+
+    return OpenSet(rounds, n, n_people, threshold,
+                   sum(r["known_probes"] for r in per_round),
+                   sum(r["stranger_probes"] for r in per_round),
+                   mean("known_right"), mean("known_wrong"), mean("strangers_accepted"),
+                   fpir, mean("right_at_fpir"), per_round)
+
+
+# ---- thresholds for identification: a promise about strangers, by gallery size -----------
+
+def impostor_far_curve(embeddings: np.ndarray, labels, points: int = 64) -> dict:
+    """Different-person distances of the calibration people, as a false-accept curve:
+    ``far[i]`` is the share of different-person pairs at distance <= ``threshold[i]``,
+    on a log grid from the smallest share the pairs can resolve up to 50%."""
+    labels = np.asarray(labels)
+    i, j = np.triu_indices(len(labels), k=1)
+    diff = labels[i] != labels[j]
+    e = np.asarray(embeddings, dtype=np.float64)
+    d = np.sort(np.linalg.norm(e[i[diff]] - e[j[diff]], axis=1))
+    if len(d) < 100:
+        raise ValueError(f"{len(d)} different-person pairs: too few to calibrate on")
+    far = np.geomspace(1.0 / len(d), 0.5, points)
+    # the largest distance with at most far * pairs below or at it
+    k = np.floor(far * len(d)).astype(int)
+    thresholds = (d[np.maximum(k - 1, 0)] + d[k]) / 2
+    thresholds[k == 0] = d[0] - 1e-6
+    return {"pairs": int(len(d)), "far": far.tolist(), "threshold": thresholds.tolist()}
+
+
+def far_for_gallery(fpir: float, gallery_size: int) -> float:
+    """The pair false-accept rate at which a stranger, compared with ``gallery_size``
+    stored faces, is named as someone with probability ``fpir``:
+    1 - (1 - FAR)^N = FPIR, so FAR = 1 - (1 - FPIR)^(1/N)."""
+    if not 0.0 < fpir < 1.0:
+        raise ValueError(f"FPIR {fpir} must be between 0 and 1")
+    return float(-np.expm1(np.log1p(-fpir) / max(int(gallery_size), 1)))
+
+
+def threshold_for_gallery(curve: dict, gallery_size: int, fpir: float = FPIR_TARGET) -> float:
+    """The distance threshold keeping strangers named at most ``fpir`` of the time for a
+    gallery of ``gallery_size`` stored faces, read off a calibration curve
+    (``impostor_far_curve``), interpolated in log FAR. Below the curve's resolution it is
+    the curve's strictest threshold."""
+    far = np.asarray(curve["far"], dtype=np.float64)
+    thr = np.asarray(curve["threshold"], dtype=np.float64)
+    want = far_for_gallery(fpir, gallery_size)
+    return float(np.interp(np.log(want), np.log(far), thr))

@@ -34,8 +34,12 @@ def main():
               help="For folders of ready face crops (ORL, Yale B): keep and resize the "
                    "whole image where no face is detected instead of rejecting it.")
 @click.option("--min-face", default=20, show_default=True, help="Smallest face side in pixels.")
+@click.option("--pick", type=click.Choice(["single", "centre"]), default="single", show_default=True,
+              help="Which face a photo is about: single (the one clear face; two faces of "
+                   "similar size reject the photo) or centre (the face nearest the photo's "
+                   "centre, for labelled news photos such as LFW, where others are in shot).")
 @click.option("--overwrite", is_flag=True, help="Replace DST if it exists.")
-def prepare_cmd(src, dst, size, colour, whole_if_no_face, min_face, overwrite):
+def prepare_cmd(src, dst, size, colour, whole_if_no_face, min_face, pick, overwrite):
     """Align the one face of every photo in SRC/person/* into DST/person/*.png.
 
     Writes DST/prepare.json (every file's fate and reason) and a contact sheet per
@@ -45,7 +49,8 @@ def prepare_cmd(src, dst, size, colour, whole_if_no_face, min_face, overwrite):
 
     try:
         report = prepare(src, dst, Settings(size=size, colour=colour, min_face=min_face,
-                                            whole_if_no_face=whole_if_no_face), overwrite)
+                                            whole_if_no_face=whole_if_no_face, pick=pick),
+                         overwrite)
     except (PrepareError, *USER_ERRORS) as exc:
         _fail(exc)
     _print_prepare(report, dst)
@@ -54,6 +59,7 @@ def prepare_cmd(src, dst, size, colour, whole_if_no_face, min_face, overwrite):
 def _print_prepare(report, dst):
     counts = ", ".join(f"{v} {k}" for k, v in sorted(report["counts"].items()))
     click.echo(f"{dst}: {counts}; {report['outliers']} flagged as unlike their person")
+    click.echo(f"  face taken: {report['pick']}")
     for err in report["errors"]:
         click.echo(f"  {err}", err=True)
     for f in report["files"]:
@@ -74,6 +80,31 @@ def prepare_protocol_cmd(out, data, size, overwrite):
 
     try:
         reports = prepare_protocol(data, out, size=size, overwrite=overwrite)
+    except (PrepareError, *USER_ERRORS) as exc:
+        _fail(exc)
+    for split, report in reports.items():
+        _print_prepare(report, os.path.join(out, split))
+
+
+@main.command("prepare-wild")
+@click.argument("out", type=click.Path(path_type=str))
+@click.option("--data", default="../shared/data", show_default=True,
+              help="The shared data folder (lfw/ and its two people lists).")
+@click.option("--size", default=112, show_default=True)
+@click.option("--colour", type=click.Choice(["grey", "rgb"]), default="rgb", show_default=True)
+@click.option("--split", "splits", multiple=True, type=click.Choice(["eval", "calibration", "train"]),
+              help="Prepare only these splits (repeatable; default: all three).")
+@click.option("--overwrite", is_flag=True)
+def prepare_wild_cmd(out, data, size, colour, splits, overwrite):
+    """Prepare the wild protocol (LFW): OUT/eval, OUT/calibration and OUT/train, the face
+    nearest each photo's centre (the labelled person), aligned."""
+    from train.prepare import PrepareError
+    from train.protocol import prepare_wild
+
+    try:
+        reports = prepare_wild(data, out, size=size, colour=colour,
+                               splits=splits or ("eval", "calibration", "train"),
+                               overwrite=overwrite)
     except (PrepareError, *USER_ERRORS) as exc:
         _fail(exc)
     for split, report in reports.items():

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edge.align import align_face, resize_whole, to_colour
-from edge.faces import FaceError, pick_single_face
+from edge.faces import FaceError, pick_centre_face, pick_single_face
 from edge.images import ImageError, is_image_name, read_image
 
 REPORT = "prepare.json"
@@ -40,6 +40,7 @@ class Settings:
     min_score: float = 0.9
     pad: float = 0.25             # border added around already-cropped faces for detection
     outlier_z: float = 3.0
+    pick: str = "single"          # "single": the one clear face; "centre": nearest the centre
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Outcome:
     output: str = ""
     outlier: bool = False
     score: float | None = None
+    faces: int = 0                # confident faces found in the photo
 
 
 def list_people(src: Path) -> dict[str, list[Path]]:
@@ -86,19 +88,34 @@ def _detect_padded(finder, image: np.ndarray, pad: float):
     return faces
 
 
+PICKS = ("single", "centre")
+
+
 def crop_face(image: np.ndarray, finder, settings: Settings):
-    """(crop, status, score) for one photo, or raise FaceError."""
+    """(crop, status, score, confident faces found) for one photo, or raise FaceError.
+
+    ``settings.pick``: "single" takes the one clear face (a second face of similar size
+    rejects the photo); "centre" takes the face nearest the image centre, for photos
+    labelled with the person they are centred on (LFW).
+    """
     faces = _detect_padded(finder, image, settings.pad)
+    found = sum(f.score >= settings.min_score for f in faces)
     try:
-        face = pick_single_face(faces, settings.min_score)
+        if settings.pick == "centre":
+            h, w = image.shape[:2]
+            face = pick_centre_face(faces, w, h, settings.min_score)
+        elif settings.pick == "single":
+            face = pick_single_face(faces, settings.min_score)
+        else:
+            raise ValueError(f"unknown pick {settings.pick!r} (known: {', '.join(PICKS)})")
     except FaceError:
-        if settings.whole_if_no_face and not [f for f in faces if f.score >= settings.min_score]:
-            return to_colour(resize_whole(image, settings.size), settings.colour), "whole", None
+        if settings.whole_if_no_face and not found:
+            return to_colour(resize_whole(image, settings.size), settings.colour), "whole", None, 0
         raise
     if face.size < settings.min_face:
         raise FaceError(f"face too small ({face.size:.0f} px)")
     crop = align_face(image, face.landmarks, settings.size)
-    return to_colour(crop, settings.colour), "aligned", face.score
+    return to_colour(crop, settings.colour), "aligned", face.score, found
 
 
 def flag_outliers(crops: list[np.ndarray], z: float) -> list[bool]:
@@ -178,7 +195,8 @@ def _run(people, work, settings, finder, progress):
                 out.reason = "not an image file name"
                 continue
             try:
-                crop, out.status, out.score = crop_face(read_image(path), finder, settings)
+                crop, out.status, out.score, out.faces = crop_face(read_image(path), finder,
+                                                                   settings)
             except (ImageError, FaceError) as exc:
                 out.reason = str(exc).replace(str(path) + ": ", "")
                 continue
@@ -200,9 +218,14 @@ def _report(src, settings, outcomes, errors):
     counts = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
+    several = sum(o.faces > 1 for o in outcomes if o.status == "aligned")
     return {
         "source": str(src),
         "settings": settings.__dict__,
+        "pick": (f"the face nearest the photo's centre; {several} photos held other faces"
+                 if settings.pick == "centre" else
+                 "the one clear face; photos with two faces of similar size are rejected"),
+        "several_faces": several,
         "alignment": "five-point similarity to the ArcFace/SFace template scaled to size",
         "counts": counts,
         "outliers": sum(o.outlier for o in outcomes),

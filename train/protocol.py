@@ -1,6 +1,9 @@
-"""The standard face protocol of ``../shared/data/README.md``, identity-disjoint.
+"""The face protocols of ``../shared/data/README.md``, identity-disjoint.
 
-train: yaleb (all 38), celebs (all 13), orl s1..s20; evaluation: orl s21..s40, 20-way.
+Standard (lab photos): train: yaleb (all 38), celebs (all 13), orl s1..s20; evaluation:
+orl s21..s40, 20-way. Wild (LFW, news photos): eval (the 100 people of
+``lfw_eval_people.txt``), calibration (the 100 of ``lfw_calibration_people.txt``),
+train (everyone else); each photo's face is the one nearest its centre.
 """
 from __future__ import annotations
 
@@ -35,4 +38,43 @@ def prepare_protocol(data, out, size: int = 112, colour: str = "grey",
         with tempfile.TemporaryDirectory() as tmp:
             src = _linked_source(data, parts, Path(tmp))
             reports[split] = prepare(src, out / split, settings, overwrite, progress=progress)
+    return reports
+
+
+WILD_LISTS = {"eval": "lfw_eval_people.txt", "calibration": "lfw_calibration_people.txt"}
+
+
+def wild_split(data) -> dict[str, list[str]]:
+    """LFW's people by split: eval, calibration (from the lists beside it) and train."""
+    data = Path(data)
+    root = data / "lfw"
+    if not root.is_dir():
+        raise PrepareError(f"{root}: missing (is the shared data at {data}?)")
+    split = {}
+    for name, listed in WILD_LISTS.items():
+        try:
+            split[name] = [ln.strip() for ln in (data / listed).read_text().splitlines()
+                           if ln.strip()]
+        except OSError as exc:
+            raise PrepareError(f"{data / listed}: cannot read ({exc.strerror})") from None
+    held = set(split["eval"]) | set(split["calibration"])
+    split["train"] = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in held)
+    return split
+
+
+def prepare_wild(data, out, size: int = 112, colour: str = "rgb", splits=("eval", "calibration", "train"),
+                 overwrite: bool = False, progress: bool = True, finder=None) -> dict:
+    """Prepare LFW into ``out/<split>`` for each of ``splits``; returns the reports."""
+    data, out = Path(data), Path(out)
+    people = wild_split(data)
+    unknown = set(splits) - set(people)
+    if unknown:
+        raise PrepareError(f"unknown split {sorted(unknown)[0]!r} (known: {', '.join(people)})")
+    settings = Settings(size=size, colour=colour, pick="centre")
+    reports = {}
+    for split in splits:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = _linked_source(data, [("lfw", people[split])], Path(tmp))
+            reports[split] = prepare(src, out / split, settings, overwrite, finder=finder,
+                                     progress=progress)
     return reports

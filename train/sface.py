@@ -217,7 +217,18 @@ def _batch_norm(x, w, name: str, epsilon: float):
     return out
 
 
-def build_sface(onnx_path=None, prelu_as_depthwise: bool = True) -> keras.Model:
+def _area_matrix(src: int, dst: int) -> np.ndarray:
+    """dst x src weights: how much of each source cell each destination cell covers,
+    scaled so a map resampled by them keeps its sum (src / dst cells become one)."""
+    edges_src = np.arange(src + 1) / src
+    edges_dst = np.arange(dst + 1) / dst
+    lo = np.maximum(edges_dst[:-1, None], edges_src[None, :-1])
+    hi = np.minimum(edges_dst[1:, None], edges_src[None, 1:])
+    return np.maximum(hi - lo, 0.0) * src
+
+
+def build_sface(onnx_path=None, prelu_as_depthwise: bool = True, size: int = INPUT_SIZE,
+                colour: str = "rgb") -> keras.Model:
     """SFace as a Keras model with the pretrained weights of ``onnx_path``.
 
     ``onnx_path`` defaults to :func:`default_onnx_path`. Input and output as in the
@@ -226,9 +237,20 @@ def build_sface(onnx_path=None, prelu_as_depthwise: bool = True) -> keras.Model:
     depthwise convolutions (see :func:`_prelu`), the same function, so that a full-int8
     TFLite conversion runs as one piece; False keeps Keras' PReLU layer.
     The dropout layer (rate 0.4, as SFace was trained) only acts while training.
+
+    ``size`` and ``colour`` make a smaller start for distillation (``train.distil``): the
+    same layers on ``size`` px faces (a multiple of 16), grey faces taken by summing the
+    first convolution over RGB (the same as feeding the grey face as three equal
+    channels), and the head's 7x7 kernel resampled by area to the smaller last map.
     """
     w = load_onnx_weights(onnx_path if onnx_path is not None else default_onnx_path())
-    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="face")
+    if size % 16 or size < 32:
+        raise ValueError(f"SFace takes faces of a multiple of 16 px, at least 32 (not {size})")
+    if colour not in ("rgb", "grey"):
+        raise ValueError(f"unknown colour {colour!r} (rgb or grey)")
+    if colour == "grey":
+        w = {**w, "conv_1_conv2d_weight": w["conv_1_conv2d_weight"].sum(1, keepdims=True)}
+    inputs = keras.Input((size, size, 3 if colour == "rgb" else 1), name="face")
     x = _conv_unit(inputs, w, "conv_1", False, 3, 1, prelu_as_depthwise)
     for k, stride, _ in BLOCKS:
         x = _conv_unit(x, w, f"conv_{k}_dw", True, 3, stride, prelu_as_depthwise)
@@ -238,9 +260,13 @@ def build_sface(onnx_path=None, prelu_as_depthwise: bool = True) -> keras.Model:
     # The dense layer over the flattened 7x7x1024 map, written as a 7x7 valid
     # convolution (the same sums), so the exported model needs no shape arithmetic for
     # a dynamic batch. ONNX flattens (C, H, W): its rows become (kh, kw, C, out).
-    dense = keras.layers.Conv2D(EMBEDDING_SIZE, 7, padding="valid", name="pre_fc1")
+    last = size // 16
+    dense = keras.layers.Conv2D(EMBEDDING_SIZE, last, padding="valid", name="pre_fc1")
     x = dense(x)
     kernel = w["pre_fc1_weight"].reshape(EMBEDDING_SIZE, 1024, 7, 7).transpose(2, 3, 1, 0)
+    if last != 7:
+        a = _area_matrix(7, last).astype(np.float32)
+        kernel = np.einsum("ih,jw,hwco->ijco", a, a, kernel)
     dense.set_weights([kernel, w["pre_fc1_bias"]])
     x = _batch_norm(x, w, "fc1", HEAD_BN_EPS)
     x = keras.layers.Flatten(name="flatten")(x)
