@@ -37,7 +37,10 @@ class BundleConfig:
     trials: int = 2000
     seed: int = 0
     detector_int8: bool = False
-    threshold_rule: str = "far:0.01"  # or "balanced"
+    fpir: float = 0.01              # strangers named at most this often ...
+    gallery: int = rep.REFERENCE_GALLERY   # ... with this many faces stored (the stated threshold)
+    calibration: tuple = ()         # prepared folders of people used for nothing else
+    wild: str | None = None         # the wild protocol's evaluation folder (LFW eval people)
     licence: str = "MIT (trained by this project on ../shared/data)"
     made_by: str = ""
     extra: dict = field(default_factory=dict)
@@ -46,16 +49,15 @@ class BundleConfig:
 def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = BundleConfig(),
                  overwrite: bool = False, log=print) -> dict:
     """Convert the branch in ``model_dir`` into the bundle folder ``out``; returns the report."""
-    from train.data import load_folder, split_people
+    from train.data import load_folder, merge, split_people
     from train.evaluate import embed_faces
     from train.fit import SUMMARY_FILE, load_branch
 
     model_dir, out = Path(model_dir), Path(out)
     if out.exists() and not overwrite:
         raise ConvertError(f"{out}: exists (use --overwrite to replace it)")
-    from edge.metrics import calibrate
-
-    calibrate(np.array([0.0, 1.0]), np.array([True, False]), cfg.threshold_rule)  # checks the rule
+    if not 0.0 < cfg.fpir < 1.0:
+        raise ConvertError(f"--fpir {cfg.fpir}: the share of strangers accepted is between 0 and 1")
     if cfg.default not in cfg.variants or (cfg.ship is not None and cfg.default not in cfg.ship):
         raise ConvertError(f"default variant {cfg.default} is not among the shipped variants")
     if cfg.ship is not None and not set(cfg.ship) <= set(cfg.variants):
@@ -72,8 +74,15 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
     train_faces = load_folder(train_dir, inp["size"], inp["colour"])
     fit_cfg = summary["config"]
     train_part, val_part = split_people(train_faces, fit_cfg["val_fraction"], fit_cfg["seed"])
-    calib = val_part if val_part is not None else train_part
+    calib_parts = [load_folder(d, inp["size"], inp["colour"]) for d in cfg.calibration]
+    if val_part is not None:
+        calib_parts.insert(0, val_part)
+    if not calib_parts:
+        raise ConvertError("no people to calibrate the threshold on: the model held no "
+                           "validation people out; give --calibrate FOLDER")
+    calib = merge(*calib_parts)
     eval_faces = load_folder(eval_dir, inp["size"], inp["colour"])
+    wild = load_folder(cfg.wild, inp["size"], inp["colour"]) if cfg.wild else None
 
     rng = np.random.default_rng(cfg.seed)
     pick = rng.choice(len(train_part), size=min(cfg.calib_size, len(train_part)), replace=False)
@@ -81,15 +90,24 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
 
     ref_eval = embed_faces(branch, eval_faces.images)
     ref_calib = embed_faces(branch, calib.images)
+
+    def scores(emb, cal, wild_emb):
+        return rep.variant_scores(emb, ref_eval, eval_faces.labels, cal, calib.labels,
+                                  cfg.n_way, cfg.trials, cfg.seed, cfg.fpir, cfg.gallery,
+                                  None if wild is None else (wild_emb, wild.labels))
+
     report = {"name": cfg.name, "n_way": cfg.n_way, "tolerance": cfg.tolerance,
               "eval": {"folder": str(eval_dir), "people": len(eval_faces.names),
                        "images": len(eval_faces)},
               "calibration": {"people": len(calib.names), "images": len(calib),
-                              "rule": _rule_text(cfg.threshold_rule)},
+                              "folders": ["training's validation people"] * (val_part is not None)
+                              + [str(d) for d in cfg.calibration],
+                              "rule": _rule_text(cfg.fpir, cfg.gallery)},
               "representative": {"faces": len(pick), "seed": cfg.seed},
-              "variants": {"keras": rep.variant_scores(ref_eval, ref_eval, eval_faces.labels,
-                                                       ref_calib, calib.labels, cfg.n_way,
-                                                       cfg.trials, cfg.seed, cfg.threshold_rule)}}
+              "variants": {"keras": scores(ref_eval, ref_calib, None if wild is None
+                                           else embed_faces(branch, wild.images))}}
+    if wild is not None:
+        report["wild"] = {"folder": str(cfg.wild), "people": len(wild.names), "images": len(wild)}
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -98,16 +116,19 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
             log(f"converting {v} ...")
             f = work / f"embedding_{v}.tflite"
             f.write_bytes(to_tflite(branch, v, representative))
-            emb = rep.embed_with(f, eval_faces.images)
-            cal = rep.embed_with(f, calib.images)
-            scores = rep.variant_scores(emb, ref_eval, eval_faces.labels, cal, calib.labels,
-                                        cfg.n_way, cfg.trials, cfg.seed, cfg.threshold_rule)
-            scores["bytes"] = f.stat().st_size
-            report["variants"][v] = scores
+            got = scores(rep.embed_with(f, eval_faces.images), rep.embed_with(f, calib.images),
+                         None if wild is None else rep.embed_with(f, wild.images))
+            got["bytes"] = f.stat().st_size
+            report["variants"][v] = got
             variants[v] = {"file": f.name, "sha256": sha256_file(f), "bytes": f.stat().st_size,
-                           "threshold": scores["threshold"],
-                           "one_shot": scores["one_shot"]["accuracy"],
-                           "auc": scores["verification"]["auc"]}
+                           "threshold": got["threshold"],
+                           "identification": got["identification"],
+                           "one_shot": got["one_shot"]["accuracy"],
+                           "auc": got["verification"]["auc"]}
+            if "wild" in got:
+                variants[v]["wild"] = {k: got["wild"][k] for k in (
+                    "known_right", "known_wrong", "strangers_accepted", "right_at_fpir",
+                    "rounds", "enrolled", "people")}
         _judge(report, cfg)
         for v in list(variants):
             if cfg.ship is not None and v not in cfg.ship:
@@ -163,11 +184,10 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
     return report
 
 
-def _rule_text(rule: str) -> str:
-    pairs = "all same-person pairs and as many different-person pairs of the validation people"
-    if rule == "balanced":
-        return f"best balanced accuracy (TPR + TNR) / 2 on {pairs}"
-    return f"false-accept rate at most {float(rule[4:]):.1%} on {pairs}"
+def _rule_text(fpir: float, gallery: int) -> str:
+    return (f"at most {fpir:.1%} of strangers named as someone (FPIR) for a gallery of "
+            f"{gallery} stored faces; the device reads the threshold for its own gallery's "
+            "size and FPIR off the identification curve (edge.metrics.threshold_for_gallery)")
 
 
 def _judge(report: dict, cfg: BundleConfig):

@@ -27,9 +27,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
               help="The variant the device uses unless told otherwise.")
 @click.option("--tolerance", default=1.0, show_default=True,
               help="Points of one-shot accuracy int8 may lose against Keras before failing.")
-@click.option("--threshold-rule", default="far:0.01", show_default=True,
-              help="How the match threshold is calibrated on validation people: far:X (at most "
-                   "X of strangers accepted) or balanced (best balanced accuracy).")
+@click.option("--fpir", default=0.01, show_default=True,
+              help="The promise the stated threshold keeps: at most this share of strangers "
+                   "named as someone, for a gallery of --gallery stored faces.")
+@click.option("--gallery", "gallery_size", default=50, show_default=True,
+              help="Stored faces the bundle's own threshold is stated for (the device reads "
+                   "the threshold for its own gallery's size).")
+@click.option("--calibrate", "calibration", multiple=True, type=click.Path(),
+              help="A prepared folder of people used for nothing else, to calibrate the "
+                   "threshold on (repeatable; e.g. the LFW calibration people), beside the "
+                   "training's validation people.")
+@click.option("--wild", type=click.Path(),
+              help="The wild protocol's evaluation folder (siamese-train prepare-wild OUT: "
+                   "OUT/eval), reported as open-set identification beside --eval.")
 @click.option("--calib-size", default=300, show_default=True, help="Representative faces for int8.")
 @click.option("--trials", default=2000, show_default=True, help="One-shot trials per variant.")
 @click.option("--seed", default=0, show_default=True)
@@ -38,7 +48,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
               show_default=True, help="Licence of the weights, recorded in the manifest.")
 @click.option("--overwrite", is_flag=True)
 def main(model_dir, out, train_dir, eval_dir, name, variants, ship, default, tolerance,
-         threshold_rule, calib_size,
+         fpir, gallery_size, calibration, wild, calib_size,
          trials, seed, detector_int8, licence, overwrite):
     """Convert the embedding branch in MODEL_DIR (a `siamese-train fit` output) into
     the bundle folder OUT: TFLite variants, the MTCNN detector as TFLite, manifest.json
@@ -52,7 +62,8 @@ def main(model_dir, out, train_dir, eval_dir, name, variants, ship, default, tol
     cfg = BundleConfig(name=name, variants=tuple(v.strip() for v in variants.split(",") if v.strip()),
                        ship=tuple(v.strip() for v in ship.split(",")) if ship else None,
                        default=default, tolerance=tolerance, calib_size=calib_size,
-                       trials=trials, seed=seed, threshold_rule=threshold_rule,
+                       trials=trials, seed=seed, fpir=fpir, gallery=gallery_size,
+                       calibration=tuple(calibration), wild=wild,
                        detector_int8=detector_int8, licence=licence,
                        made_by="siamese-convert " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 SCHEMA = 1
 MANIFEST = "manifest.json"
 SHIPPED = Path(__file__).parent / "bundles"
-DEFAULT_BUNDLE = "fast"
+DEFAULT_BUNDLE = "accurate"
 
 
 class BundleError(Exception):
@@ -70,7 +70,26 @@ class Bundle:
 
     @property
     def threshold(self) -> float:
+        """The bundle's own threshold: for the gallery size and FPIR it was stated for
+        (``identification``), or the one calibrated threshold of an older bundle."""
         return float(self.model["threshold"])
+
+    def threshold_for(self, gallery_size: int, fpir: float | None = None) -> float:
+        """The distance threshold that names at most ``fpir`` (default 1%) of strangers
+        as someone, for a gallery of ``gallery_size`` stored faces: a stranger gets one
+        chance per stored face, so a larger gallery needs a stricter threshold. Read off
+        the manifest's identification curve; a bundle without one has its one threshold."""
+        from edge.metrics import FPIR_TARGET, threshold_for_gallery
+
+        curve = self.model.get("identification")
+        if curve is None:
+            return self.threshold
+        return threshold_for_gallery(curve, max(int(gallery_size), 1),
+                                     FPIR_TARGET if fpir is None else fpir)
+
+    def threshold_rule(self, fpir: float | None = None):
+        """``threshold_for`` as a function of the gallery's size alone (for ``Matcher``)."""
+        return lambda size: self.threshold_for(size, fpir)
 
     def file(self, name: str) -> Path:
         return self.path / name

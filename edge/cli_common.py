@@ -13,6 +13,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 
+from edge.bundle import DEFAULT_BUNDLE
+
 
 def fail(message: str):
     """One clear line on stderr and exit status 1."""
@@ -20,11 +22,21 @@ def fail(message: str):
 
 
 def bundle_options(f):
-    @click.option("--bundle", default="fast", show_default=True, metavar="NAME|PATH",
-                  help="A shipped bundle (fast, accurate) or a bundle folder.")
+    @click.option("--bundle", default=DEFAULT_BUNDLE, show_default=True, metavar="NAME|PATH",
+                  help="A shipped bundle (accurate, fast) or a bundle folder.")
     @click.option("--variant", help="Model variant in the bundle (fp32, int8, ...); default: the bundle's.")
     @click.option("--threads", default=4, show_default=True, help="Interpreter threads (a Pi 4/5 has 4 cores).")
-    @click.option("--threshold", type=float, help="Match distance threshold (default: the bundle's calibrated one).")
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+    return wrapper
+
+
+def match_options(f):
+    @click.option("--fpir", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                  help="The share of strangers the matcher may name as someone: the threshold is "
+                       "read off the bundle's calibration for this share and the gallery's size.")
+    @click.option("--threshold", type=float, help="A fixed match distance threshold (overrides --fpir).")
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         return f(*args, **kwargs)
@@ -45,12 +57,15 @@ def open_bundle(name, variant=None, threads=None):
         fail(str(exc))
 
 
-def open_matcher(gallery, bundle, threshold=None):
+def open_matcher(gallery, bundle, threshold=None, fpir=None):
+    """The gallery's matcher: a fixed ``threshold``, else the bundle's for the gallery's
+    size at ``fpir`` (kept up to date as the gallery grows)."""
     from gallery.errors import GalleryError
     from gallery.match import Matcher
 
     try:
-        return Matcher(gallery, bundle.sha256, bundle.threshold if threshold is None else threshold)
+        return Matcher(gallery, bundle.sha256,
+                       bundle.threshold_rule(fpir) if threshold is None else threshold)
     except GalleryError as exc:
         fail(str(exc))
 

@@ -28,7 +28,7 @@ from edge.enroll import MIN_FACE, MIN_SHARPNESS
 @bundle_options
 @gallery_option
 def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpness,
-         bundle, variant, threads, threshold, gallery):
+         bundle, variant, threads, gallery):
     """Enrol NAME from one camera snapshot (--camera) or photos (--image PATH ...),
     or everyone in a folder (--from-dir DIR, one sub-folder per person).
 

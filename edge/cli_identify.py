@@ -7,7 +7,8 @@ import time
 
 import click
 
-from edge.cli_common import bundle_options, fail, gallery_option, open_bundle, open_matcher
+from edge.cli_common import (bundle_options, fail, gallery_option, match_options, open_bundle,
+                             open_matcher)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +17,7 @@ from edge.cli_common import bundle_options, fail, gallery_option, open_bundle, o
 @click.option("--video", metavar="PATH|URL", help="A video file, or an RTSP/HTTP stream.")
 @click.option("--images", metavar="PATH|DIR|GLOB", help="A photo, a folder of photos, or a glob.")
 @bundle_options
+@match_options
 @gallery_option
 @click.option("--every", default=3, show_default=True,
               help="Run detection on every Nth frame; faces are tracked in between.")
@@ -29,7 +31,7 @@ from edge.cli_common import bundle_options, fail, gallery_option, open_bundle, o
 @click.option("--max-frames", type=int, help="Stop after this many frames.")
 @click.option("--serve", metavar="[HOST:]PORT", help="Also serve the live view and control panel (needs the web extra).")
 @click.option("--token", envvar="EDGE_TOKEN", help="Access token for --serve on a non-local address.")
-def main(camera, video, images, bundle, variant, threads, threshold, gallery, every, max_faces,
+def main(camera, video, images, bundle, variant, threads, fpir, threshold, gallery, every, max_faces,
          min_face, votes, size, as_json, save_video, stats, max_frames, serve, token):
     """Identify faces from a camera, a video or photos against the gallery.
 
@@ -47,7 +49,7 @@ def main(camera, video, images, bundle, variant, threads, threshold, gallery, ev
     except ValueError:
         fail(f"--size {size}: expected WIDTHxHEIGHT, e.g. 640x480")
     b = open_bundle(bundle, variant, threads)
-    matcher = open_matcher(gallery, b, threshold)
+    matcher = open_matcher(gallery, b, threshold, fpir)
     ident = Identifier(b, matcher, threads, every, max_faces, min_face, votes,
                        stills=images is not None)
     try:

@@ -18,6 +18,8 @@ THUMBNAIL = 112
 MIN_FACE = 48          # pixels, the face box's shorter side
 MIN_SHARPNESS = 25.0   # Laplacian variance of the 112 px thumbnail (sigma-2 blur gives ~27)
 MIN_SCORE = 0.9
+DOMINANT = 0.6         # a second enrollable face smaller than this share of the largest is
+                       # a bystander; a larger one makes the photo ambiguous
 
 
 class EnrolError(Exception):
@@ -42,13 +44,22 @@ class Snapshot:
 
 def snapshot_of(image, detector, source: str = "", min_face: int = MIN_FACE,
                 min_sharpness: float = MIN_SHARPNESS) -> Snapshot:
-    """The one usable face of ``image`` (BGR), or EnrolError saying why not."""
-    faces = [f for f in detector.detect(image) if f.score >= MIN_SCORE]
+    """The one usable face of ``image`` (BGR), or EnrolError saying why not.
+
+    Only faces that could themselves be enrolled (confident and at least ``min_face``)
+    count: a face in the background too small to enrol does not spoil the photo, and
+    the largest face is taken when every other is smaller than ``DOMINANT`` of it.
+    """
+    found = sorted((f for f in detector.detect(image) if f.score >= MIN_SCORE),
+                   key=lambda f: f.size, reverse=True)
     where = f"{source}: " if source else ""
-    if not faces:
+    if not found:
         raise EnrolError(f"{where}no face found", "no face")
-    if len(faces) > 1:
-        raise EnrolError(f"{where}{len(faces)} faces found; enrol from a photo of one person",
+    faces = [f for f in found if f.size >= min_face] or found[:1]
+    if len(faces) > 1 and faces[1].size >= DOMINANT * faces[0].size:
+        sizes = ", ".join(f"{f.size:.0f}" for f in faces)
+        raise EnrolError(f"{where}{len(faces)} faces of similar size found ({sizes} px); "
+                         "enrol from a photo where one person is the clear subject",
                          "several faces")
     face = faces[0]
     if face.size < min_face:

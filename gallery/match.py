@@ -47,14 +47,18 @@ class Matcher:
     """Matches embeddings of one model against the gallery at ``gallery``.
 
     ``gallery`` is a path or a Gallery (the matcher opens its own connection either
-    way). ``threshold`` is the bundle's calibrated distance: farther is unknown.
+    way). ``threshold`` is the distance beyond which a face is unknown: a number, or a
+    function of the gallery's size (stored embeddings), called again whenever the
+    gallery changes (a bundle's ``threshold_rule``: more stored faces give a stranger
+    more chances, so the threshold tightens as the gallery grows).
     """
 
     def __init__(self, gallery: str | Path | Gallery | None, model_sha256: str,
-                 threshold: float, top_k: int = 3):
+                 threshold, top_k: int = 3):
         path = gallery.path if isinstance(gallery, Gallery) else gallery
         self.model_sha256 = check_sha256(model_sha256)
-        self.threshold = float(threshold)
+        self.rule = threshold if callable(threshold) else None
+        self.threshold = float(threshold(1)) if callable(threshold) else float(threshold)
         self.top_k = max(1, int(top_k))
         self._gallery = Gallery(path)
         self._version = None
@@ -100,6 +104,8 @@ class Matcher:
         self._starts = np.array(starts) if len(starts) < len(rows) else None
         self._matrix = matrix
         self._version = version
+        if self.rule is not None:
+            self.threshold = float(self.rule(max(len(matrix), 1)))
         return True
 
     def match(self, embedding) -> Match:

@@ -37,6 +37,11 @@ def photos(tmp_path_factory):
         "noise": write(root / "noise.png",
                        np.random.default_rng(0).integers(0, 256, (240, 240, 3), dtype=np.uint8)),
         "two": write(root / "two.png", np.hstack([orl(1, 1), orl(5, 1)])),
+        # Ada twice as large beside Bob at ORL size: Bob could be enrolled by himself, but
+        # is under DOMINANT of Ada's size, so he is a bystander and Ada is taken
+        "bystander": write(root / "bystander.png", np.hstack([
+            cv2.resize(face, (184, 224), interpolation=cv2.INTER_CUBIC),
+            cv2.copyMakeBorder(orl(5, 1), 56, 56, 0, 0, cv2.BORDER_REPLICATE)])),
         "small": write(root / "small.png", cv2.copyMakeBorder(small, 40, 40, 40, 40,
                                                                 cv2.BORDER_REPLICATE)),
         "blurred": write(root / "blurred.png", cv2.GaussianBlur(face, (0, 0), 4)),
@@ -103,7 +108,7 @@ def test_the_same_name_needs_append(gallery, photos):
 @pytest.mark.parametrize("photo, reason", [
     ("blank", "no face found"),
     ("noise", "no face found"),
-    ("two", "2 faces found; enrol from a photo of one person"),
+    ("two", "2 faces of similar size found"),
     ("small", "face too small"),
     ("blurred", "face too blurred"),
     ("truncated", "not a readable image"),
@@ -115,6 +120,18 @@ def test_the_same_name_needs_append(gallery, photos):
 def test_unusable_photos_are_refused(gallery, photos, photo, reason):
     line = refused(gallery, "Bob", "--image", photos[photo], match=reason)
     assert photos[photo] in line  # says which photo
+
+
+def test_a_clearly_dominant_face_is_enrolled_beside_a_bystander(gallery, photos):
+    from edge.enroll import DOMINANT, snapshot_of
+
+    bundle = load_bundle(BUNDLE)
+    found = sorted(f.size for f in bundle.detector(1).detect(cv2.imread(photos["bystander"]))
+                   if f.score >= 0.9)
+    assert len(found) == 2 and found[0] >= 48 and found[0] < DOMINANT * found[1], found
+    snap = snapshot_of(cv2.imread(photos["bystander"]), bundle.detector(1))
+    assert snap.box[0] < 184 <= snap.box[2] + 40          # the large face, on the left
+    assert "enrolled Cy" in enrolled(gallery, "Cy", "--image", photos["bystander"])
 
 
 def test_one_bad_photo_refuses_the_whole_person(gallery, photos):
@@ -169,7 +186,7 @@ def test_from_dir_enrols_the_good_and_reports_the_bad(gallery, photos, tmp_path)
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 2 and "Traceback" not in result.output
     assert errors[0].startswith("refused Empty: ") and "no photos" in errors[0]
-    assert errors[1].startswith("refused Eve: ") and "2 faces found" in errors[1]
+    assert errors[1].startswith("refused Eve: ") and "2 faces of similar size found" in errors[1]
     people, _ = gallery_state(gallery)
     assert sorted(n for n, _ in people) == ["Ada", "Bob"]
     assert [len(e) for n, e in people if n == "Bob"] == [2]
@@ -179,7 +196,7 @@ def test_from_dir_enrols_the_good_and_reports_the_bad(gallery, photos, tmp_path)
     (["Bob", "--image", "blank"], "no face found"),
     (["Bob", "--image", "blurred"], "face too blurred"),
     (["Bob", "--image", "text"], "not a readable image"),
-    (["Bob", "--image", "other", "--image", "two"], "2 faces found"),
+    (["Bob", "--image", "other", "--image", "two"], "2 faces of similar size found"),
     (["Ada\x07", "--image", "other"], "control character U+0007"),
     (["Bob", "--append", "--image", "other"], "'Bob' is not enrolled"),
 ], ids=["no-face", "blurred", "not-an-image", "one-bad-photo", "bad-name", "append-to-nobody"])

@@ -60,7 +60,7 @@ def bomb_png(width=60_000, height=60_000) -> bytes:
 
 REFUSED_PHOTOS = {
     "no face": (no_face, "no face found"),
-    "two faces": (lambda: png(np.hstack([orl_image(21, 1), orl_image(22, 1)])), "2 faces found"),
+    "two faces": (lambda: png(np.hstack([orl_image(21, 1), orl_image(22, 1)])), "2 faces of similar size found"),
     "too small": (lambda: png(cv2.resize(orl_image(21, 1), None, fx=0.5, fy=0.5,
                                          interpolation=cv2.INTER_AREA)), "face too small"),
     "blurred": (lambda: png(cv2.GaussianBlur(orl_image(21, 1), (0, 0), 3)), "face too blurred"),

@@ -163,6 +163,53 @@ def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, s
                   if "best_val_auc" in summary else ""))
 
 
+@main.command("distil")
+@click.argument("out", type=click.Path(path_type=str))
+@click.option("--faces", "folders", multiple=True, required=True, type=click.Path(),
+              help="A prepared folder of 112 px crops, one sub-folder per person (repeatable). "
+                   "Never the evaluation or calibration people.")
+@click.option("--teacher", default="accurate", show_default=True,
+              help="The bundle whose embeddings the student learns (a shipped name or a folder).")
+@click.option("--arch", type=click.Choice(["sface", "edge"]), default="sface", show_default=True,
+              help="sface: SFace's layers at the student's size, starting from its weights; "
+                   "edge: this project's small network, from scratch.")
+@click.option("--size", default=48, show_default=True, help="The student's face size in pixels.")
+@click.option("--colour", type=click.Choice(["grey", "rgb"]), default="grey", show_default=True)
+@click.option("--epochs", default=40, show_default=True)
+@click.option("--steps", default=100, show_default=True, help="Batches per epoch.")
+@click.option("--batch", default=64, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--cosface-weight", default=0.1, show_default=True,
+              help="Weight of the CosFace term (class centres: the teacher's mean per person).")
+@click.option("--val-people", default=40, show_default=True,
+              help="People held out of training to choose the epoch kept.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Go on from OUT/checkpoint.keras and OUT/log.csv.")
+def distil_cmd(out, folders, teacher, arch, size, colour, epochs, steps, batch, lr,
+               cosface_weight, val_people, seed, resume):
+    """Train a small student network in OUT to embed faces as the TEACHER bundle does.
+
+    Every epoch is checkpointed (OUT/checkpoint.keras) and the best one on validation
+    people kept (OUT/embedding.keras, OUT/summary.json), so siamese-convert can take OUT
+    at any time and --resume goes on after an interruption.
+    """
+    from edge.bundle import BundleError
+    from train.data import DataError
+    from train.distil import DistilConfig, distil
+
+    cfg = DistilConfig(arch=arch, size=size, colour=colour, epochs=epochs, steps=steps,
+                       batch=batch, lr=lr, cosface_weight=cosface_weight,
+                       val_people=val_people, seed=seed, teacher=teacher)
+    try:
+        summary = distil(folders, out, cfg, resume=resume)
+    except (DataError, BundleError, *USER_ERRORS) as exc:
+        _fail(exc)
+    click.echo(f"saved {out}/embedding.keras: {summary['parameters']:,} parameters, "
+               f"{summary['multiply_adds'] / 1e6:.1f} M multiply-adds, {summary['epochs_run']} "
+               f"epochs in {summary['seconds']:.0f} s, best validation known right at 1% "
+               f"strangers {summary['best_val_right_at_fpir']:.1%}")
+
+
 @main.command("evaluate")
 @click.argument("model", type=click.Path(path_type=str))
 @click.argument("eval_dir", type=click.Path(path_type=str))

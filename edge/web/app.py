@@ -35,7 +35,7 @@ def create_app(bundle, gallery_path=None, identifier=None, token: str | None = N
         MAX_CONTENT_LENGTH=int(max_upload_bytes),
         MAX_PIXELS=int(max_pixels),
     )
-    threshold = identifier.matcher.threshold if identifier is not None else None
+    threshold = (identifier.matcher.rule or identifier.matcher.threshold) if identifier else None
     ops = Operations(bundle, gallery_path, threshold, threads)
     live = live or LiveFeed()
     info = {"bundle": bundle.manifest.get("name", bundle.path.name), "variant": bundle.variant,

@@ -46,11 +46,14 @@ def status_of(exc: Exception) -> int:
 
 
 class Operations:
-    def __init__(self, bundle, gallery_path=None, threshold: float | None = None,
-                 threads: int | None = 1):
+    def __init__(self, bundle, gallery_path=None, threshold=None, threads: int | None = 1):
+        """``threshold``: a fixed distance, a function of the gallery's size, or None for
+        the bundle's (at 1% of strangers accepted, for the gallery's size)."""
         self.bundle = bundle
         self.path = Path(gallery_path) if gallery_path is not None else default_path()
-        self.threshold = bundle.threshold if threshold is None else float(threshold)
+        self._threshold = (bundle.threshold_rule() if threshold is None else
+                           threshold if callable(threshold) else float(threshold))
+        self.threshold = bundle.threshold if callable(self._threshold) else self._threshold
         self.threads = threads
         self._lock = threading.Lock()
         self._detector = self._embedder = None
@@ -135,8 +138,9 @@ class Operations:
             vectors = embedder.embedder.embed(np.stack(crops)) if crops else []
         matches = [NO_MATCH] * len(crops)   # no gallery file: no one is enrolled
         if len(crops) and self.path.exists():
-            with Matcher(self.path, self.bundle.sha256, self.threshold) as m:
+            with Matcher(self.path, self.bundle.sha256, self._threshold) as m:
                 matches = m.match_many(vectors)
+                self.threshold = m.threshold   # the one used, for the gallery's size
         results = [FaceResult(i + 1, m.name or UNKNOWN,
                               float("nan") if m.distance is None else m.distance,
                               tuple(float(v) for v in f.box), m.margin, m.candidates)
