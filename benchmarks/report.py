@@ -299,6 +299,41 @@ def _peers_table(r) -> list[str]:
     return lines
 
 
+def wild_table(w: dict) -> list[str]:
+    """The wild protocol's open-set table: every bundle variant, then the peer."""
+    lines = ["| who | known named right | known named WRONG | strangers accepted | threshold "
+             "| right at 1% strangers accepted |", "|---|---|---|---|---|---|"]
+    rows = [(f"`{b}` {v}", s) for b, vs in w["bundles"].items() for v, s in vs.items()]
+    if "face_recognition" in w:
+        rows.append(("dlib `face_recognition` (tolerance 0.6)", w["face_recognition"]))
+    for who, s in rows:
+        lines.append(f"| {who} | {_pct(s['known_right'])} | {_pct(s['known_wrong'], 2)} | "
+                     f"{_pct(s['strangers_accepted'], 2)} | {s['threshold']:.3f} | "
+                     f"{_pct(s['right_at_fpir'])} |")
+    return lines
+
+
+def _wild_section(w: dict) -> list[str]:
+    refused = ", ".join(f"{v} {k}" for k, v in w.get("refused", {}).items()) or "none"
+    first = next(iter(next(iter(w["bundles"].values())).values()))
+    lines = ["## 1b. Real photos: the wild protocol (LFW)", "",
+             f"Open-set one-shot on LFW's {w['people']} evaluation people "
+             f"(`{w['folder']}`, {w['photos']} photos whose labelled face was found), "
+             f"{w['rounds']} seeded rounds: each enrols one photo of {first['enrolled']} people "
+             "(the first, in a seeded order, that `edge-enroll` would accept) and identifies "
+             "every other photo of all of them. Enrolment refuses "
+             f"{w['photos'] - w['enrollable']} of {w['photos']} photos ({refused}). Each "
+             "bundle at its own threshold: 1% of strangers accepted for a gallery of "
+             f"{first['enrolled']} faces, read off its calibration on LFW's calibration "
+             "people. The peer on the original photos with its own detection, same rounds.", ""]
+    lines += wild_table(w)
+    if "face_recognition" in w:
+        fr = w["face_recognition"]
+        lines += ["", f"face_recognition found a face in {fr['faces_found']} of {fr['photos']} "
+                  "photos (the rest encoded whole)."]
+    return lines + [""]
+
+
 def results_md(r, written, out) -> str:
     out = Path(out)
     t = targets(r)
@@ -361,6 +396,8 @@ def results_md(r, written, out) -> str:
         lines += img("size_by_variant.png", "size by variant")
         for name in r["bundles"]:
             lines += img(f"roc_{name}.png", f"ROC {name}")
+    if r.get("wild"):
+        lines += _wild_section(r["wild"])
     if r.get("detector"):
         lines += ["## 2. The detector: TFLite MTCNN against the mtcnn package", ""]
         lines += _detector_tables(r["detector"])

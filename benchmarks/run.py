@@ -29,7 +29,7 @@ from pathlib import Path  # noqa: E402
 import click  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("variants", "detector", "pipeline", "gallery", "peers", "seed")
+SECTIONS = ("variants", "wild", "detector", "pipeline", "gallery", "peers", "seed")
 
 
 def log(msg=""):
@@ -70,7 +70,10 @@ class Section:
 @click.option("--protocol", type=click.Path(file_okay=False, path_type=Path),
               default=ROOT / "runs" / "protocol112", show_default=True,
               help="siamese-train prepare-protocol output (train/ and eval/).")
-@click.option("--bundle", "bundles", multiple=True, default=["fast", "accurate"],
+@click.option("--wild", type=click.Path(file_okay=False, path_type=Path),
+              default=ROOT / "runs" / "wild", show_default=True,
+              help="siamese-train prepare-wild output (eval/: LFW's evaluation people).")
+@click.option("--bundle", "bundles", multiple=True, default=["accurate", "fast"],
               show_default=True, help="Bundles to measure (shipped names or folders).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=ROOT / "benchmarks", show_default=True,
@@ -82,7 +85,7 @@ class Section:
               help="Epochs for the seed network (0: not trained; the shared README's figure is shown instead).")
 @click.option("--gallery-sizes", default="10,1000,10000,100000", show_default=True)
 @click.option("--skip", default="", help=f"Comma-separated sections to skip: {', '.join(SECTIONS)}.")
-def main(data, protocol, bundles, out, runs, segments, frames_per_segment, seed_epochs,
+def main(data, protocol, wild, bundles, out, runs, segments, frames_per_segment, seed_epochs,
          gallery_sizes, skip):
     """Run every benchmark once on this machine and write RESULTS.md, HEADLINE.md and plots."""
     from benchmarks import report
@@ -97,6 +100,8 @@ def main(data, protocol, bundles, out, runs, segments, frames_per_segment, seed_
     if not (protocol / "eval").is_dir():
         raise click.ClickException(f"{protocol}/eval: missing; run siamese-train "
                                    f"prepare-protocol {protocol}")
+    if "wild" not in skip and not (wild / "eval").is_dir():
+        raise click.ClickException(f"{wild}/eval: missing; run siamese-train prepare-wild {wild}")
     start = time.perf_counter()
     m = machine()
     m.update(load_start=load(), started=datetime.datetime.now().isoformat(timespec="seconds"),
@@ -105,13 +110,14 @@ def main(data, protocol, bundles, out, runs, segments, frames_per_segment, seed_
                "settings": {"runs": runs, "warmup": 20, "threads": [1, 2],
                             "segments": segments, "frames_per_segment": frames_per_segment,
                             "seed_epochs": seed_epochs, "data": _shown(data),
-                            "protocol": _shown(protocol), "bundles": list(bundles)},
+                            "protocol": _shown(protocol), "wild": _shown(wild),
+                            "bundles": list(bundles)},
                "bundles": {}, "pipeline": [], "command": [], "gallery": [], "peers": {}}
     log(f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['date']}, "
         f"load average {m['load_start']}")
     work = Path(tempfile.mkdtemp(prefix="siamese-bench-"))
     try:
-        run_all(results, data, protocol, bundles, work, runs, segments, frames_per_segment,
+        run_all(results, data, protocol, wild, bundles, work, runs, segments, frames_per_segment,
                 seed_epochs, [int(s) for s in gallery_sizes.split(",")], skip)
     finally:
         results["total_seconds"] = round(time.perf_counter() - start, 1)
@@ -138,8 +144,8 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def run_all(results, data, protocol, bundle_names, work, runs, segments, fps_seg, seed_epochs,
-            gallery_sizes, skip):
+def run_all(results, data, protocol, wild, bundle_names, work, runs, segments, fps_seg,
+            seed_epochs, gallery_sizes, skip):
     from benchmarks import variants as var
     from edge.cli_bench import _labelled
 
@@ -169,6 +175,13 @@ def run_all(results, data, protocol, bundle_names, work, runs, segments, fps_seg
                 log(f"  [{name}]")
                 results["bundles"][name]["variants"] = var.measure(b, aligned, photos, (1, 2),
                                                                    20, runs, log=log)
+    if "wild" not in skip:
+        with Section(results, "wild"):
+            from benchmarks import peers
+            from benchmarks import wild as wild_protocol
+            with_peer = "peers" not in skip and peers.face_recognition_version() is not None
+            results["wild"] = wild_protocol.run(loaded, wild / "eval", data / "lfw", with_peer,
+                                                log=log)
     if "detector" not in skip:
         with Section(results, "detector"):
             from benchmarks import detector

@@ -62,6 +62,8 @@ def complete_bundle(name_or_path, work: Path, keras_dir=None, log=print):
     variants = manifest["embedding"]["variants"]
     variants["fp32"] = {"file": path.name, "sha256": sha256_file(path), "bytes": len(data),
                         "threshold": fp32_report["threshold"]}
+    if "identification" in fp32_report:
+        variants["fp32"]["identification"] = fp32_report["identification"]
     manifest["embedding"]["variants"] = {k: variants[k] for k in
                                          sorted(variants, key=lambda v: ORDER.index(v)
                                                 if v in ORDER else len(ORDER))}

@@ -155,3 +155,17 @@ def test_reembed_in_another_process_is_noticed(path):
             g._conn.execute("UPDATE embeddings SET model_sha256 = ?", (MODEL_B,))
         with pytest.raises(ModelMismatch):
             m.match(basis(0))
+
+
+def test_a_threshold_rule_follows_the_gallery_size(path):
+    """A threshold given as a function of the stored faces is re-read when the gallery
+    grows, in this process or another, so a larger gallery gets the stricter one."""
+    enrol(path, "ann", basis(0))
+    with Matcher(path, MODEL_A, lambda n: 1.5 / n) as m:
+        assert m.threshold == 1.5
+        near = unit(basis(0) + 0.9 * basis(1))          # 0.74 from ann
+        assert m.match(near).name == "ann"
+        enrol(path, "bob", basis(2))
+        enrol(path, "cy", basis(3))
+        assert m.match(near).name is None              # three faces: 0.5
+        assert m.threshold == 0.5

@@ -57,3 +57,82 @@ def test_threshold_at_a_target_false_accept_rate():
     for bad in ("far:2", "far:x", "median"):
         with pytest.raises(ValueError, match="threshold rule"):
             metrics.calibrate(d, same, bad)
+
+
+# Open-set identification on points of a line (distance = difference), by hand:
+#   gallery: A at 0 (photo 0), B at 10 (photo 3)
+#   known probes: A at 0.1 and 0.5 (right), A at 7 (nearest is B at 3: wrong); B at 10.2
+#   strangers (C): at 4 (A, 4 away), 20 (B, 10 away), 0.3 (A, 0.3 away)
+LINE = np.array([[0.0], [0.1], [0.5], [10.0], [10.2], [7.0], [4.0], [20.0], [0.3]])
+WHO = np.array([0, 0, 0, 1, 1, 0, 2, 2, 2])
+
+
+@pytest.mark.parametrize("threshold, right, wrong, strangers", [
+    (1.0, 3 / 4, 0.0, 1 / 3),       # A at 7 is 3 away: unknown; the stranger at 0.3 gets in
+    (3.5, 3 / 4, 1 / 4, 1 / 3),     # now A at 7 is named B
+    (0.05, 0.0, 0.0, 0.0),          # everyone unknown
+    (100, 3 / 4, 1 / 4, 1.0),       # everyone named
+])
+def test_open_set_round_by_hand(threshold, right, wrong, strangers):
+    r = metrics.open_set_round(LINE, WHO, [0, 3], threshold)
+    assert (r["known_probes"], r["stranger_probes"]) == (4, 3)
+    assert r["known_right"] == pytest.approx(right)
+    assert r["known_wrong"] == pytest.approx(wrong)
+    assert r["strangers_accepted"] == pytest.approx(strangers)
+
+
+def test_right_at_fpir_by_hand():
+    # 1%: no stranger may pass, so the threshold sits just under the nearest (0.3)
+    assert metrics.open_set_round(LINE, WHO, [0, 3])["right_at_fpir"] == pytest.approx(2 / 4)
+    # a third of strangers may pass: just under the second nearest (4): 0.5 gets in
+    r = metrics.open_set_round(LINE, WHO, [0, 3], fpir=0.34)
+    assert r["right_at_fpir"] == pytest.approx(3 / 4)
+    assert "known_right" not in r                    # no threshold, no shares at it
+
+
+def test_open_set_round_needs_one_photo_per_person():
+    with pytest.raises(ValueError, match="one photo per enrolled person"):
+        metrics.open_set_round(LINE, WHO, [0, 1])
+
+
+def test_open_set_rounds_enrol_only_enrollable_photos_and_repeat_by_seed():
+    e, y = _clusters(people=10, per=4)
+    ok = np.ones(len(y), bool)
+    ok[::2] = False                                     # only odd photos may be enrolled
+    for r in range(3):
+        g = metrics.open_set_gallery(y, 5, np.random.default_rng([7, r]), ok)
+        assert len(set(y[g])) == 5 and ok[g].all()
+    a = metrics.open_set(e, y, 0.5, rounds=3, seed=7, enrollable=ok)
+    b = metrics.open_set(e, y, 0.5, rounds=3, seed=7, enrollable=ok)
+    assert a == b and a.enrolled == 5 and a.rounds == 3
+    assert a.known_probes == 3 * (5 * 3) and a.stranger_probes == 3 * (5 * 4)
+    assert a.known_right == 1.0 and a.strangers_accepted == 0.0   # well-separated clusters
+
+
+def test_far_for_gallery():
+    assert metrics.far_for_gallery(0.01, 1) == pytest.approx(0.01)
+    # 1 - (1 - far)^50 = 1%
+    far = metrics.far_for_gallery(0.01, 50)
+    assert 1 - (1 - far) ** 50 == pytest.approx(0.01)
+    with pytest.raises(ValueError):
+        metrics.far_for_gallery(0.0, 10)
+
+
+def test_threshold_for_gallery_keeps_its_promise_on_other_people():
+    """Calibrated on some people, the threshold for a gallery of N accepts about the
+    target share of strangers when N other people are enrolled (the independence model
+    behind far_for_gallery), and tightens as N grows."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(600, 24))
+    labels = np.repeat(np.arange(600), 4)
+    e = centres[labels] + 0.9 * rng.normal(size=(len(labels), 24))
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    cal = labels < 200
+    curve = metrics.impostor_far_curve(e[cal], labels[cal])
+    thresholds = [metrics.threshold_for_gallery(curve, n, 0.05) for n in (1, 10, 100)]
+    assert thresholds[0] > thresholds[1] > thresholds[2]
+    rest, who = e[~cal], labels[~cal]
+    for n in (10, 100):
+        t = metrics.threshold_for_gallery(curve, n, 0.05)
+        got = metrics.open_set(rest, who, t, enrolled=n, rounds=5, seed=0, fpir=0.05)
+        assert 0.02 < got.strangers_accepted < 0.09, (n, got.strangers_accepted)

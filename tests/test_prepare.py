@@ -128,3 +128,52 @@ def test_prepare_with_mtcnn_on_real_photos(tmp_path):
     status = {f["file"]: (f["status"], f["reason"]) for f in report["files"]}
     assert status["pair.png"][0] == "rejected" and "similar size" in status["pair.png"][1]
     assert sum(s == "aligned" for s, _ in status.values()) >= 4
+
+
+def test_prepare_centre_takes_the_face_nearest_the_centre(tmp_path):
+    root = tmp_path / "src" / "dee"
+    root.mkdir(parents=True)
+    # 160 wide, 120 high: a large face on the left, a smaller one in the middle
+    _photo(root / "crowd.png", [(2, 10, 60), (70, 40, 40)])
+    _photo(root / "alone.png", [(60, 30, 50)])
+    single = prepare(tmp_path / "src", tmp_path / "a", Settings(size=32), finder=FakeFinder(),
+                     progress=False)
+    centre = prepare(tmp_path / "src", tmp_path / "b", Settings(size=32, pick="centre"),
+                     finder=FakeFinder(), progress=False)
+    assert {f["file"]: f["status"] for f in single["files"]} == {"alone.png": "aligned",
+                                                                 "crowd.png": "rejected"}
+    files = {f["file"]: f for f in centre["files"]}
+    assert files["crowd.png"]["status"] == "aligned" and files["crowd.png"]["faces"] == 2
+    assert centre["several_faces"] == 1 and "nearest the photo's centre" in centre["pick"]
+    # the crop is the middle face's: its template-aligned square fills the crop, whereas
+    # the large left face would leave the crop's left part dark
+    crop = cv2.imread(str(tmp_path / "b" / "dee" / "crowd.png"), cv2.IMREAD_GRAYSCALE)
+    ref = cv2.imread(str(tmp_path / "b" / "dee" / "alone.png"), cv2.IMREAD_GRAYSCALE)
+    assert np.abs(crop.astype(int) - ref).mean() < 5
+
+
+def test_prepare_wild_takes_the_labelled_person_among_others(tmp_path):
+    """Real LFW photos side by side, the labelled one in the middle: the single-face rule
+    rejects the photo, the centre rule keeps the middle person's face."""
+    lfw = need_data("lfw")
+    a, b, c = (cv2.imread(str(sorted((lfw / p).iterdir())[0]))
+               for p in ("Al_Gore", "Colin_Powell", "Adrien_Brody"))
+    src = tmp_path / "src" / "Colin_Powell"
+    src.mkdir(parents=True)
+    for name, photo in (("alone", b), ("left", a), ("right", c)):
+        cv2.imwrite(str(src / f"{name}.png"), photo)
+    cv2.imwrite(str(src / "row.png"), np.hstack([a, b, c]))
+    finder = __import__("train.mtcnn_faces", fromlist=["x"]).MtcnnFaces()
+    single = prepare(tmp_path / "src", tmp_path / "s", Settings(size=64), finder=finder,
+                     progress=False)
+    assert {f["file"]: f["status"] for f in single["files"]}["row.png"] == "rejected"
+    centre = prepare(tmp_path / "src", tmp_path / "c", Settings(size=64, pick="centre"),
+                     finder=finder, progress=False)
+    assert centre["counts"] == {"aligned": 4}
+    crop, alone, left, right = (
+        cv2.imread(str(tmp_path / "c" / "Colin_Powell" / f"{f}.png")).astype(np.float32)
+        for f in ("row", "alone", "left", "right"))
+    # the middle person's face, far nearer his own crop than his neighbours'
+    diff = {k: np.abs(crop - v).mean() for k, v in (("alone", alone), ("left", left),
+                                                     ("right", right))}
+    assert diff["alone"] < 0.4 * min(diff["left"], diff["right"]), diff

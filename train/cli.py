@@ -218,8 +218,12 @@ def distil_cmd(out, folders, teacher, arch, size, colour, epochs, steps, batch, 
 @click.option("--trials", default=2000, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threshold", type=float, help="Distance threshold (default: calibrated on these pairs).")
+@click.option("--wild", type=click.Path(), help="The wild protocol's evaluation folder "
+              "(siamese-train prepare-wild OUT: OUT/eval): open-set identification, 5 rounds.")
+@click.option("--calibrate", type=click.Path(), help="People used for nothing else (OUT/calibration) "
+              "to calibrate the wild threshold on: 1% of strangers accepted, 50 faces stored.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def evaluate_cmd(model, eval_dir, out, n_way, trials, seed, threshold, as_json):
+def evaluate_cmd(model, eval_dir, out, n_way, trials, seed, threshold, wild, calibrate, as_json):
     """Evaluate MODEL (a fit output folder or .keras file) on EVAL_DIR, people never trained on."""
     from train.data import DataError, load_folder
     from train.evaluate import evaluate
@@ -228,7 +232,9 @@ def evaluate_cmd(model, eval_dir, out, n_way, trials, seed, threshold, as_json):
     try:
         info = _model_input(model, SUMMARY_FILE)
         faces = load_folder(eval_dir, size=info["size"], colour=info["colour"])
-        result = evaluate(model, faces, out, n_way, trials, seed, threshold)
+        wild_faces, calib = (load_folder(d, size=info["size"], colour=info["colour"]) if d else None
+                             for d in (wild, calibrate))
+        result = evaluate(model, faces, out, n_way, trials, seed, threshold, wild_faces, calib)
     except (DataError, *USER_ERRORS) as exc:
         _fail(exc)
     if as_json:
@@ -240,6 +246,18 @@ def evaluate_cmd(model, eval_dir, out, n_way, trials, seed, threshold, as_json):
     click.echo(f"verification: AUC {v['auc']:.4f}, EER {v['eer']:.1%}, accuracy "
                f"{v['accuracy_at_threshold']:.1%} at threshold {v['threshold']:.3f}"
                f"{' (calibrated on these pairs)' if v['threshold_calibrated_here'] else ''}")
+    if "wild" in result:
+        click.echo(wild_line(result["wild"]))
+
+
+def wild_line(w: dict) -> str:
+    """The wild protocol's open-set figures in one line."""
+    at = (f"at threshold {w['threshold']:.3f}: known named right {w['known_right']:.1%}, "
+          f"named wrong {w['known_wrong']:.2%}, strangers accepted {w['strangers_accepted']:.2%}; "
+          if w["threshold"] is not None else "")
+    return (f"wild open set ({w['enrolled']} of {w['people']} people enrolled, {w['rounds']} "
+            f"rounds): {at}known right at {w['fpir']:.0%} strangers accepted "
+            f"{w['right_at_fpir']:.1%}")
 
 
 @main.command("omniglot")

@@ -54,15 +54,37 @@ def roc_png(emb_by_name: dict, labels, path, seed: int = 0):
     plt.close(fig)
 
 
+def wild_scores(emb, labels, calib_emb=None, calib_labels=None, threshold=None, rounds=5,
+                seed=0, fpir=metrics.FPIR_TARGET, gallery=50) -> dict:
+    """The wild protocol's open set: at ``threshold``, else at the threshold calibrated
+    on the calibration people for ``gallery`` stored faces at ``fpir`` (when given)."""
+    calibrated = threshold is None and calib_emb is not None
+    if calibrated:
+        curve = metrics.impostor_far_curve(calib_emb, calib_labels)
+        threshold = metrics.threshold_for_gallery(curve, gallery, fpir)
+    r = metrics.open_set(emb, labels, threshold, rounds=rounds, seed=seed, fpir=fpir).as_dict()
+    r["threshold_calibrated"] = calibrated
+    return r
+
+
 def evaluate(model_path, faces: Faces, out_dir=None, n_way=20, trials=2000, seed=0,
-             threshold=None) -> dict:
-    """Evaluate a saved embedding branch on a face folder; write JSON and a ROC PNG."""
+             threshold=None, wild: Faces | None = None, calibration: Faces | None = None,
+             rounds: int = 5) -> dict:
+    """Evaluate a saved embedding branch on a face folder (and the wild protocol's
+    people, ``wild``, with a threshold calibrated on ``calibration``); write JSON and a
+    ROC PNG."""
     from train.fit import load_branch
 
     branch = load_branch(model_path)
     emb = embed_faces(branch, faces.images)
     result = {"model": str(model_path), "people": len(faces.names), "images": len(faces),
               **evaluate_embeddings(emb, faces.labels, n_way, trials, seed, threshold)}
+    if wild is not None:
+        cal = embed_faces(branch, calibration.images) if calibration is not None else None
+        result["wild"] = {"people": len(wild.names), "images": len(wild),
+                          **wild_scores(embed_faces(branch, wild.images), wild.labels, cal,
+                                        None if calibration is None else calibration.labels,
+                                        threshold, rounds, seed)}
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
