@@ -9,6 +9,7 @@ import shutil
 import stat
 
 import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -78,7 +79,9 @@ def built(model, folders, tmp_path_factory, exported_detector_only_once):
     from convert.bundle import BundleConfig, build_bundle
 
     out = tmp_path_factory.mktemp("bundles") / "tiny"
-    cfg = BundleConfig(name="tiny", variants=VARIANTS, default="int8", calib_size=40, trials=100)
+    # the evaluation people double as the "wild" folder here, to exercise the open-set report
+    cfg = BundleConfig(name="tiny", variants=VARIANTS, default="int8", calib_size=40, trials=100,
+                       wild=str(folders[1]))
     report = build_bundle(model, out, folders[0], folders[1], cfg, log=lambda m: None)
     return out, report
 
@@ -120,7 +123,7 @@ def test_a_mirror_averaged_network_names_a_face_and_its_mirror_alike(built, fold
 
 
 def test_the_manifest_says_what_the_device_needs(built, model):
-    from edge.bundle import SCHEMA, sha256_file
+    from edge.bundle import SCHEMA, load_bundle, sha256_file
 
     out, report = built
     m = json.loads((out / "manifest.json").read_text())
@@ -137,6 +140,15 @@ def test_the_manifest_says_what_the_device_needs(built, model):
         assert sha256_file(f) == v["sha256"] and f.stat().st_size == v["bytes"]
         assert type(v["threshold"]) is float and 0 < v["threshold"] < 2
         assert 0 <= v["one_shot"] <= 1 and 0 <= v["auc"] <= 1
+        curve = v["identification"]
+        assert curve["fpir"] == 0.01 and curve["gallery"] == 50 and curve["pairs"] >= 100
+        assert np.all(np.diff(curve["far"]) > 0) and np.all(np.diff(curve["threshold"]) >= 0)
+        assert 0 <= v["wild"]["known_right"] <= 1 and v["wild"]["rounds"] == 5
+        device = load_bundle(out, name, verify=False)
+        assert device.threshold_for(50) == pytest.approx(v["threshold"])
+        assert device.threshold_for(1) >= device.threshold_for(50) >= device.threshold_for(5000)
+        assert device.threshold_for(50, fpir=0.1) >= device.threshold_for(50)
+    assert "Wild protocol (open set" in (out / "report.md").read_text()
     sizes = {n: v["bytes"] for n, v in emb["variants"].items()}
     assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
     for net in ("pnet", "rnet", "onet"):

@@ -130,7 +130,11 @@ def prepare_wild_cmd(out, data, size, colour, splits, overwrite):
 @click.option("--patience", default=8, show_default=True, help="Early stopping on validation AUC.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--no-augment", is_flag=True)
-@click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker"]),
+              default="default", show_default=True,
+              help="default: this process; mirrored: every local GPU; multi-worker: one process "
+                   "per worker as TF_CONFIG describes (run the same command on each; worker 0 "
+                   "writes OUT).")
 @click.option("--init", type=click.Path(), help="Pretrained weights (SFace ONNX) for --arch sface.")
 @click.option("--mirror/--no-mirror", default=None,
               help="Embed each face plus its mirror image (twice the work, steadier; default: "

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from train import batches, losses
+from train import batches, distribute, losses
 from train.data import Faces, check_trainable, split_people
 from train.evaluate import embed_faces, evaluate_embeddings
 from train.models import (ARCHITECTURES, NORMALISATION, build, freeze, mirror_averaged,
@@ -37,7 +39,7 @@ class FitConfig:
     seed: int = 0
     augment: bool = True
     flip: bool = True              # horizontal flips (off for characters)
-    strategy: str = "default"      # or "mirrored"
+    strategy: str = "default"      # or "mirrored", "multi-worker" (train.distribute)
     init: str | None = None        # pretrained weights (sface ONNX) for --arch sface
     freeze: int = 0                # leading blocks kept frozen when fine-tuning
     dim: int | None = None
@@ -81,17 +83,6 @@ def _trainer(branch, cfg: FitConfig, n_classes: int):
     raise ValueError(f"unknown objective {cfg.objective!r} (known: {', '.join(OBJECTIVES)})")
 
 
-def _scope(strategy: str):
-    import contextlib
-
-    if strategy == "mirrored":
-        import tensorflow as tf
-        return tf.distribute.MirroredStrategy().scope()
-    if strategy != "default":
-        raise ValueError(f"unknown strategy {strategy!r} (default or mirrored)")
-    return contextlib.nullcontext()
-
-
 def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2,
         val: Faces | None = None) -> dict:
     """Train on ``faces`` and save to ``out_dir``. Validation people are split off
@@ -99,13 +90,24 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2,
     if cfg.arch not in ARCHITECTURES and cfg.arch != "sface":
         build(cfg.arch)  # raises the clear unknown-architecture error
     check_trainable(faces, cfg.objective)
+    strat = distribute.strategy(cfg.strategy)   # first: it sets up the workers' links
     keras.utils.set_random_seed(cfg.seed)
     train, val = (faces, val) if val is not None else split_people(faces, cfg.val_fraction,
                                                                     cfg.seed)
-    out = Path(out_dir)
+    index, _ = distribute.worker()
+    # only the chief writes; the other workers write into a folder that is thrown away
+    out = Path(out_dir) if index == 0 else Path(tempfile.mkdtemp(prefix="siamese-worker-"))
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fit(faces, train, val, out, cfg, strat, index, verbose)
+    finally:
+        if index:
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def _fit(faces, train, val, out, cfg, strat, index, verbose):
     colour = faces.colour
-    with _scope(cfg.strategy):
+    with distribute.scope(strat):
         branch = build(cfg.arch, size=faces.size, dim=cfg.dim, colour=colour, init=cfg.init)
         if branch.input_shape[1] != faces.size or (branch.input_shape[3] == 1) != (colour == "grey"):
             raise ValueError(f"architecture {cfg.arch} takes {branch.input_shape[1]}px "
@@ -118,7 +120,11 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2,
         schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, max(1, cfg.epochs * cfg.steps),
                                                           warmup_target=None)
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=5e-4), loss=loss)
-    data = batch_cls(train, cfg.batch, cfg.steps, cfg.seed, cfg.augment, cfg.flip)
+    # each worker draws its own batches, from its own seed, through tf.data
+    drawer = batch_cls(train, cfg.batch, cfg.steps, cfg.seed + 7919 * index, cfg.augment,
+                       cfg.flip)
+    distribute.prepare_model(model, strat, drawer[0])
+    data = distribute.as_dataset(drawer)
     callbacks = [keras.callbacks.CSVLogger(str(out / "log.csv"))]
     if importlib.util.find_spec("tensorboard"):
         callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False))
@@ -129,7 +135,8 @@ def fit(faces: Faces, out_dir, cfg: FitConfig = FitConfig(), verbose: int = 2,
                                                           restore_best_weights=True))
     started = time.time()
     if cfg.epochs > 0:
-        history = model.fit(data, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose).history
+        history = model.fit(data, epochs=cfg.epochs, steps_per_epoch=cfg.steps,
+                            callbacks=callbacks, verbose=verbose).history
     else:  # keep the network as initialised (a pretrained start, measured as it is)
         history = {"loss": []}
         if val is not None:
