@@ -80,7 +80,9 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
     if not calib_parts:
         raise ConvertError("no people to calibrate the threshold on: the model held no "
                            "validation people out; give --calibrate FOLDER")
-    calib = merge(*calib_parts)
+    # only faces a device would have found: a lab photo kept whole (no face detected,
+    # e.g. Yale B in the dark) is not what a stranger at the camera looks like
+    calib = merge(*calib_parts).detected()
     eval_faces = load_folder(eval_dir, inp["size"], inp["colour"])
     wild = load_folder(cfg.wild, inp["size"], inp["colour"]) if cfg.wild else None
 

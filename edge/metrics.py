@@ -300,23 +300,46 @@ def open_set(embeddings: np.ndarray, labels, threshold: float | None = None,
 
 # ---- thresholds for identification: a promise about strangers, by gallery size -----------
 
-def impostor_far_curve(embeddings: np.ndarray, labels, points: int = 64) -> dict:
+def impostor_far_curve(embeddings: np.ndarray, labels, points: int = 64,
+                       confidence: float = 0.95, resamples: int = 200, seed: int = 0) -> dict:
     """Different-person distances of the calibration people, as a false-accept curve:
-    ``far[i]`` is the share of different-person pairs at distance <= ``threshold[i]``,
-    on a log grid from the smallest share the pairs can resolve up to 50%."""
+    ``threshold[i]`` is the largest distance at which at most ``far[i]`` of
+    different-person pairs are accepted, with ``confidence``: the calibration people are
+    resampled (``resamples`` bootstrap draws of people, with replacement) and the share
+    of pairs accepted must stay within ``far[i]`` in that fraction of draws. A hundred
+    people are a small sample of everyone a camera sees; the bound makes the threshold
+    hold for people who look more alike than these. ``far`` is a log grid from the
+    smallest share the pairs can resolve up to 50%."""
     labels = np.asarray(labels)
+    people, who = np.unique(labels, return_inverse=True)
     i, j = np.triu_indices(len(labels), k=1)
-    diff = labels[i] != labels[j]
+    diff = who[i] != who[j]
+    i, j = i[diff], j[diff]
     e = np.asarray(embeddings, dtype=np.float64)
-    d = np.sort(np.linalg.norm(e[i[diff]] - e[j[diff]], axis=1))
-    if len(d) < 100:
-        raise ValueError(f"{len(d)} different-person pairs: too few to calibrate on")
+    d = np.linalg.norm(e[i] - e[j], axis=1)
+    if len(d) < 100 or len(people) < 3:
+        raise ValueError(f"{len(people)} people, {len(d)} different-person pairs: too few "
+                         "to calibrate on")
+    order = np.argsort(d, kind="stable")
+    d, pi, pj = d[order], who[i][order], who[j][order]
     far = np.geomspace(1.0 / len(d), 0.5, points)
-    # the largest distance with at most far * pairs below or at it
-    k = np.floor(far * len(d)).astype(int)
-    thresholds = (d[np.maximum(k - 1, 0)] + d[k]) / 2
-    thresholds[k == 0] = d[0] - 1e-6
-    return {"pairs": int(len(d)), "far": far.tolist(), "threshold": thresholds.tolist()}
+    # candidate thresholds: every distance at the grid's shares, and finer between them
+    candidates = np.unique(np.quantile(d, np.geomspace(1.0 / len(d), 0.6, 8 * points)))
+    upto = np.searchsorted(d, candidates, side="right")
+    rng = np.random.default_rng(seed)
+    shares = np.empty((resamples, len(candidates)))
+    for r in range(resamples):
+        w = rng.multinomial(len(people), np.full(len(people), 1.0 / len(people))).astype(float)
+        cum = np.r_[0.0, np.cumsum(w[pi] * w[pj])]
+        shares[r] = cum[upto] / max(cum[-1], 1e-12)
+    bound = np.quantile(shares, confidence, axis=0)   # the share accepted, pessimistically
+    bound = np.maximum.accumulate(bound)
+    thresholds = []
+    for f in far:
+        ok = np.flatnonzero(bound <= f)
+        thresholds.append(float(candidates[ok[-1]]) if len(ok) else float(d[0] - 1e-6))
+    return {"pairs": int(len(d)), "people": int(len(people)), "confidence": confidence,
+            "resamples": resamples, "far": far.tolist(), "threshold": thresholds}
 
 
 def far_for_gallery(fpir: float, gallery_size: int) -> float:

@@ -174,15 +174,15 @@ def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, s
                    "Never the evaluation or calibration people.")
 @click.option("--teacher", default="accurate", show_default=True,
               help="The bundle whose embeddings the student learns (a shipped name or a folder).")
-@click.option("--arch", type=click.Choice(["sface", "edge"]), default="sface", show_default=True,
-              help="sface: SFace's layers at the student's size, starting from its weights; "
-                   "edge: this project's small network, from scratch.")
-@click.option("--size", default=48, show_default=True, help="The student's face size in pixels.")
+@click.option("--arch", type=click.Choice(["edge", "sface"]), default="edge", show_default=True,
+              help="edge: this project's small network, from scratch; sface: SFace's layers "
+                   "at the student's size, starting from its weights (9x slower to train here).")
+@click.option("--size", default=64, show_default=True, help="The student's face size in pixels.")
 @click.option("--colour", type=click.Choice(["grey", "rgb"]), default="grey", show_default=True)
-@click.option("--epochs", default=40, show_default=True)
+@click.option("--epochs", default=55, show_default=True)
 @click.option("--steps", default=100, show_default=True, help="Batches per epoch.")
-@click.option("--batch", default=64, show_default=True)
-@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--batch", default=128, show_default=True)
+@click.option("--lr", default=2e-3, show_default=True)
 @click.option("--cosface-weight", default=0.1, show_default=True,
               help="Weight of the CosFace term (class centres: the teacher's mean per person).")
 @click.option("--val-people", default=40, show_default=True,

@@ -26,6 +26,7 @@ class Faces:
     labels: np.ndarray        # N ints
     names: list[str]          # label -> person folder name
     colour: str
+    whole: np.ndarray | None = None   # per image: kept whole, no face found (prepare's report)
 
     def __len__(self):
         return len(self.labels)
@@ -40,7 +41,18 @@ class Faces:
         remap = {p: i for i, p in enumerate(people)}
         keep = np.isin(self.labels, people)
         labels = np.array([remap[p] for p in self.labels[keep]], dtype=np.int64)
-        return Faces(self.images[keep], labels, [self.names[p] for p in people], self.colour)
+        return Faces(self.images[keep], labels, [self.names[p] for p in people], self.colour,
+                     None if self.whole is None else self.whole[keep])
+
+    def detected(self) -> "Faces":
+        """Only the images whose face was found (not kept whole by prepare), the faces a
+        device would have embedded; people left without one are dropped."""
+        if self.whole is None or not self.whole.any():
+            return self
+        keep = ~self.whole
+        people = np.unique(self.labels[keep])
+        kept = Faces(self.images[keep], self.labels[keep], self.names, self.colour, self.whole[keep])
+        return kept.subset(people)
 
     def counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=len(self.names))
@@ -55,13 +67,15 @@ def load_folder(folder, size: int | None = None, colour: str | None = None) -> F
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder")
-    settings = {}
+    settings, whole_files = {}, set()
     report = folder / "prepare.json"
     if report.exists():
-        settings = json.loads(report.read_text()).get("settings", {})
+        prepared = json.loads(report.read_text())
+        settings = prepared.get("settings", {})
+        whole_files = {f["output"] for f in prepared.get("files", []) if f.get("status") == "whole"}
     colour = colour or settings.get("colour", "grey")
     people = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
-    images, labels, names = [], [], []
+    images, labels, names, whole = [], [], [], []
     for person in people:
         files = sorted(f for f in person.iterdir() if f.is_file() and is_image_name(f))
         if not files:
@@ -78,10 +92,11 @@ def load_folder(folder, size: int | None = None, colour: str | None = None) -> F
                 img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
             images.append(img)
             labels.append(len(names))
+            whole.append(f"{person.name}/{f.name}" in whole_files)
         names.append(person.name)
     if not names:
         raise DataError(f"{folder}: no person folders with images")
-    return Faces(np.stack(images), np.array(labels, dtype=np.int64), names, colour)
+    return Faces(np.stack(images), np.array(labels, dtype=np.int64), names, colour, np.array(whole))
 
 
 def merge(*parts: Faces) -> Faces:
@@ -94,7 +109,9 @@ def merge(*parts: Faces) -> Faces:
         labels.append(part.labels + offset)
         names += part.names
         offset += len(part.names)
-    return Faces(np.concatenate(images), np.concatenate(labels), names, parts[0].colour)
+    whole = [p.whole if p.whole is not None else np.zeros(len(p), bool) for p in parts]
+    return Faces(np.concatenate(images), np.concatenate(labels), names, parts[0].colour,
+                 np.concatenate(whole))
 
 
 def check_trainable(faces: Faces, objective: str):

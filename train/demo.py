@@ -1,5 +1,7 @@
 """The whole flow on real faces, offline, in a few minutes: ``make demo``.
 
+First the shipped default bundle on real photos (LFW's evaluation people: one photo
+each enrolled, other photos and strangers identified, names printed), then
 prepare -> a short fit -> convert (fp32 and int8) -> enrol one snapshot of each held-out
 person -> identify a clip built from their other photos -> what was recognised, and the
 fp32 vs int8 table. People come from ``../shared/data`` (train: celebs + orl s1..s20,
@@ -62,6 +64,8 @@ def main(data, people, out, epochs):
     """Run the whole flow end to end and print what was recognised."""
     py = sys.executable
     out.mkdir(parents=True, exist_ok=True)
+    if people is None and (data / "lfw").is_dir():
+        real_photos(py, data, out)
     with tempfile.TemporaryDirectory() as tmp:
         train_src, held_src = _split_sources(data, people, Path(tmp))
         _step("prepare: align the faces of every photo")
@@ -78,6 +82,56 @@ def main(data, people, out, epochs):
     run([py, "-m", "convert.cli", out / "model", out / "bundle", "--train", out / "train",
          "--eval", out / "heldout", "--name", "demo", "--overwrite", "--tolerance", "5"])
     _enrol_and_identify(py, out)
+
+
+def real_photos(py, data: Path, out: Path, enrolled: int = 6, strangers: int = 3,
+                probes: int = 2):
+    """The shipped default bundle on news photos: enrol one photo of each of ``enrolled``
+    LFW evaluation people, then identify ``probes`` other photos of each and photos of
+    ``strangers`` people never enrolled; print who each photo's centre face was named."""
+    _step("the default bundle on real photos (LFW): enrol one photo each, identify others")
+    listed = (data / "lfw_eval_people.txt").read_text().split()
+    people = [p for p in listed if len(list((data / "lfw" / p).glob("*.jpg"))) > probes + 1]
+    known, others = people[:enrolled], people[enrolled:enrolled + strangers]
+    enrol_dir, probe_dir = out / "real" / "enrol", out / "real" / "probes"
+    for d in (enrol_dir, probe_dir):
+        if d.exists():
+            import shutil
+            shutil.rmtree(d)
+    truth = {}
+    for person in known + others:
+        photos = sorted((data / "lfw" / person).glob("*.jpg"))
+        if person in known:
+            (enrol_dir / person).mkdir(parents=True)
+            (enrol_dir / person / photos[0].name).symlink_to(photos[0].resolve())
+        for photo in photos[1:1 + probes] if person in known else photos[:probes]:
+            probe_dir.mkdir(parents=True, exist_ok=True)
+            (probe_dir / photo.name).symlink_to(photo.resolve())
+            truth[photo.name] = person if person in known else None
+    gallery = out / "real" / "gallery.db"
+    if gallery.exists():
+        gallery.unlink()
+    run([py, "-m", "edge.cli_enroll", "--from-dir", enrol_dir, "--gallery", gallery])
+    cmd = [py, "-m", "edge.cli_identify", "--images", probe_dir, "--gallery", gallery, "--json"]
+    click.echo("$ " + " ".join(map(str, cmd)))
+    proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, check=True)
+    right = 0
+    for line in proc.stdout.splitlines():
+        frame = json.loads(line)
+        name = Path(frame["file"]).name
+        faces = frame["faces"]
+        if not faces:
+            click.echo(f"  {name}: no face found")
+            continue
+        centre = min(faces, key=lambda f: abs((f["box"][0] + f["box"][2]) / 2 - 125)
+                     + abs((f["box"][1] + f["box"][3]) / 2 - 125))
+        said = None if centre["name"] == "unknown" else centre["name"]
+        ok = said == truth[name]
+        right += ok
+        who = truth[name] or "a stranger"
+        click.echo(f"  {name}: {who:<22s} -> {centre['name']:<22s} "
+                   f"{'right' if ok else 'WRONG'}")
+    click.echo(f"{right} of {len(truth)} photos named right (strangers must stay unknown)")
 
 
 def _enrol_and_identify(py, out):

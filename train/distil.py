@@ -36,13 +36,13 @@ CHECKPOINT = "checkpoint.keras"
 
 @dataclass
 class DistilConfig:
-    arch: str = "sface"            # sface: SFace's layers at the student's size; edge: from scratch
+    arch: str = "edge"             # edge: from scratch; sface: SFace's layers at the student's size
     size: int = 64
     colour: str = "grey"
-    epochs: int = 40
+    epochs: int = 55
     steps: int = 100
-    batch: int = 64
-    lr: float = 1e-3
+    batch: int = 128
+    lr: float = 2e-3
     cosface_weight: float = 0.1
     scale: float = 30.0
     margin: float = 0.35

@@ -80,6 +80,7 @@ def evaluate(model_path, faces: Faces, out_dir=None, n_way=20, trials=2000, seed
     result = {"model": str(model_path), "people": len(faces.names), "images": len(faces),
               **evaluate_embeddings(emb, faces.labels, n_way, trials, seed, threshold)}
     if wild is not None:
+        calibration = calibration.detected() if calibration is not None else None
         cal = embed_faces(branch, calibration.images) if calibration is not None else None
         result["wild"] = {"people": len(wild.names), "images": len(wild),
                           **wild_scores(embed_faces(branch, wild.images), wild.labels, cal,
