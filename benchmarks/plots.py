@@ -183,7 +183,7 @@ def all_plots(r, out) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    if r.get("bundles"):
+    if any(b.get("variants") for b in r.get("bundles", {}).values()):
         written += [latency(r, out), *roc(r, out), size(r, out)]
     if r.get("gallery"):
         written.append(gallery(r, out))

@@ -32,10 +32,11 @@ def eval_photos(prepared: Path, lfw: Path) -> tuple[list[Path], list[Path], np.n
     for label, person in enumerate(people):
         for f in sorted(f for f in person.iterdir() if f.is_file() and is_image_name(f)):
             crops.append(f)
-            found = sorted((lfw / person.name).glob(f"{f.stem}.*"))
+            name = person.name.removeprefix("lfw_")    # prepare-wild's folder names
+            found = sorted((lfw / name).glob(f"{f.stem}.*"))
             if not found:
-                raise FileNotFoundError(f"{lfw / person.name}/{f.stem}.*: the original photo "
-                                        f"of {f} is missing")
+                raise FileNotFoundError(f"{lfw / name}/{f.stem}.*: the original photo of {f} "
+                                        "is missing")
             originals.append(found[0])
             labels.append(label)
     return crops, originals, np.array(labels)

@@ -1,4 +1,5 @@
-"""Recognition metrics in numpy alone: N-way one-shot, verification ROC, EER, thresholds.
+"""Recognition metrics in numpy alone: N-way one-shot, verification ROC, EER, open-set
+identification (the wild protocol) and thresholds for identification by gallery size.
 
 Used by training's evaluation, the conversion report and ``edge-bench`` alike, so a
 figure means the same thing wherever it is printed. Distances are Euclidean between
@@ -132,33 +133,6 @@ def calibrate_threshold(distances: np.ndarray, same: np.ndarray) -> float:
     if k + 1 < len(r.thresholds):
         return float((r.thresholds[k] + r.thresholds[k + 1]) / 2)
     return float(r.thresholds[k])
-
-
-def threshold_at_far(distances: np.ndarray, same: np.ndarray, far: float) -> float:
-    """The largest threshold whose false-accept rate on these pairs is at most ``far``:
-    midway between the last different-person distance it rejects and the one before."""
-    neg = np.sort(np.asarray(distances, dtype=np.float64)[~np.asarray(same, bool)])
-    if not len(neg):
-        raise ValueError("no different-person pairs to calibrate on")
-    k = int(np.floor(far * len(neg)))        # different-person pairs allowed through
-    if k >= len(neg):
-        return float(neg[-1])
-    return float((neg[k] + neg[k - 1]) / 2) if k > 0 else float(neg[0] - 1e-6)
-
-
-def calibrate(distances: np.ndarray, same: np.ndarray, rule: str) -> float:
-    """A threshold by rule: ``balanced`` (best balanced accuracy) or ``far:X`` (a target
-    false-accept rate X, e.g. far:0.01)."""
-    if rule == "balanced":
-        return calibrate_threshold(distances, same)
-    if rule.startswith("far:"):
-        try:
-            far = float(rule[4:])
-        except ValueError:
-            far = -1.0
-        if 0.0 <= far < 1.0:
-            return threshold_at_far(distances, same, far)
-    raise ValueError(f"unknown threshold rule {rule!r} (balanced, or far:X with 0 <= X < 1)")
 
 
 def verification(embeddings: np.ndarray, labels, threshold: float | None = None,
