@@ -26,6 +26,7 @@ from keras import ops
 
 from edge import metrics
 from edge.align import normalise, to_colour
+from train import distribute
 from train.data import Faces, augment, load_folder, merge
 from train.evaluate import embed_faces
 from train.models import NORMALISATION, multiply_adds
@@ -150,6 +151,23 @@ def split_validation(faces: Faces, people: int, seed: int):
     return faces.subset(keep), faces.subset(val)
 
 
+def cached_targets(faces: Faces, cache: Path, teacher: str) -> np.ndarray:
+    """The teacher's targets for ``faces``, computed once and kept in ``cache``."""
+    if cache.exists():
+        targets = np.load(cache)["targets"]
+        if len(targets) == len(faces):
+            return targets
+    from tqdm import tqdm
+
+    from edge.bundle import load_bundle
+
+    bundle = load_bundle(teacher)
+    with tqdm(total=len(faces), unit="face", desc="teacher") as bar:
+        targets = teacher_targets(bundle, faces.images, progress=bar.update)
+    np.savez(cache, targets=targets)
+    return targets
+
+
 def build_student(cfg: DistilConfig, init=None) -> keras.Model:
     if init is not None:
         from train.fit import load_branch
@@ -166,21 +184,11 @@ def distil(folders, out_dir, cfg: DistilConfig = DistilConfig(), resume: bool = 
     """Train a student on the faces of ``folders`` (112 px RGB crops, one folder per
     person) to embed as the teacher bundle does; save it to ``out_dir`` as a fit output
     (``embedding.keras``, ``summary.json``) that ``siamese-convert`` takes."""
-    from edge.bundle import load_bundle
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     faces = merge(*[load_folder(f, 112, "rgb") for f in folders])
-    cache = out / TEACHER_FILE
-    if cache.exists() and len(np.load(cache)["targets"]) == len(faces):
-        targets = np.load(cache)["targets"]
-    else:
-        from tqdm import tqdm
-        bundle = load_bundle(cfg.teacher)
-        with tqdm(total=len(faces), unit="face", desc="teacher") as bar:
-            targets = teacher_targets(bundle, faces.images, progress=bar.update)
-        np.savez(cache, targets=targets)
+    targets = cached_targets(faces, out / TEACHER_FILE, cfg.teacher)
     # split by person on photo indices, so images and teacher targets are picked alike
     labelled = Faces(np.arange(len(faces)), faces.labels, faces.names, faces.colour)
     train, val = split_validation(labelled, cfg.val_people, cfg.seed)
@@ -208,7 +216,11 @@ def distil(folders, out_dir, cfg: DistilConfig = DistilConfig(), resume: bool = 
     data = DistilBatches(small[train.images], y, cfg.batch, cfg.steps, cfg.seed + initial)
     val_x = small[val.images]
     validation = Validation(student, val_x, val.labels, targets[val.images], out, cfg.seed)
-    started = time.time()
+    previous = {}
+    if initial and (out / "summary.json").exists():   # the best kept so far stays the bar
+        previous = json.loads((out / "summary.json").read_text())
+        validation.best = previous.get("best_val_right_at_fpir", -1.0)
+    started = time.time() - previous.get("seconds", 0.0)
     summary = {
         "model": "embedding.keras",
         "config": {**asdict(cfg), "objective": "distil", "val_fraction": 0.0,
@@ -233,7 +245,8 @@ def distil(folders, out_dir, cfg: DistilConfig = DistilConfig(), resume: bool = 
             (out / "summary.json").write_text(json.dumps(summary, indent=2))
 
     if initial < cfg.epochs:
-        student.fit(data, epochs=cfg.epochs, initial_epoch=initial, verbose=verbose,
+        student.fit(distribute.as_dataset(data), steps_per_epoch=cfg.steps, epochs=cfg.epochs,
+                    initial_epoch=initial, verbose=verbose,
                     callbacks=[validation, keras.callbacks.CSVLogger(str(log), append=resume),
                                Summary()])
     return json.loads((out / "summary.json").read_text())
