@@ -73,6 +73,14 @@ def test_a_short_run_checkpoints_resumes_and_evaluates_on_the_wild_protocol(fold
     assert summary["input"] == {"size": 32, "colour": "grey", "mean": 127.5, "scale": 128.0}
     assert summary["epochs_run"] == 1 and summary["validation"]["people"] == 3
     assert summary["train"]["people"] == 5 and summary["teacher"] == "accurate"
+    assert summary["mirror_averaged"]
+    from train.evaluate import embed_faces
+    from train.fit import load_branch
+
+    face = cv2.imread(str(folders / "train" / "s1" / "1.png"), cv2.IMREAD_GRAYSCALE)
+    face = cv2.resize(face, (32, 32), interpolation=cv2.INTER_AREA)
+    e = embed_faces(load_branch(out), np.stack([face, face[:, ::-1]]))
+    assert np.allclose(e[0], e[1], atol=1e-5)        # shipped mirror-averaged
     for f in ("embedding.keras", "checkpoint.keras", "teacher.npz", "log.csv"):
         assert (out / f).is_file(), f
     cached = (out / "teacher.npz").stat().st_mtime_ns
@@ -96,3 +104,17 @@ def test_a_short_run_checkpoints_resumes_and_evaluates_on_the_wild_protocol(fold
 def test_distil_refuses_a_missing_folder_in_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["distil", str(tmp_path / "o"), "--faces", str(tmp_path / "nope")])
     assert r.exit_code == 1 and r.output.count("\n") == 1 and "not a folder" in r.output
+
+
+def test_a_finished_run_kept_plain_is_shipped_mirror_averaged_on_resume(folders, tmp_path):
+    out = tmp_path / "plain"
+    args = ["distil", str(out), "--faces", str(folders / "train"), "--steps", "1", "--batch",
+            "8", "--val-people", "3", "--size", "32", "--epochs", "1"]
+    assert CliRunner().invoke(cli, [*args, "--no-mirror"]).exit_code == 0
+    plain = json.loads((out / "summary.json").read_text())
+    assert not plain["mirror_averaged"]
+    r = CliRunner().invoke(cli, [*args, "--resume"])      # nothing left to train
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mirror_averaged"] and summary["multiply_adds"] == 2 * plain["multiply_adds"]
+    assert len((out / "log.csv").read_text().splitlines()) == 2        # no epoch added

@@ -29,10 +29,11 @@ from edge.align import normalise, to_colour
 from train import distribute
 from train.data import Faces, augment, load_folder, merge
 from train.evaluate import embed_faces
-from train.models import NORMALISATION, multiply_adds
+from train.models import NORMALISATION, mirror_averaged, multiply_adds
 
 TEACHER_FILE = "teacher.npz"
-CHECKPOINT = "checkpoint.keras"
+CHECKPOINT = "checkpoint.keras"   # the student after the last epoch, to resume from
+MODEL = "embedding.keras"         # the best student so far, as it is shipped
 
 
 @dataclass
@@ -50,6 +51,7 @@ class DistilConfig:
     val_people: int = 40
     seed: int = 0
     teacher: str = "accurate"
+    mirror: bool = True            # keep the student mirror-averaged (train.models.mirror_averaged)
 
 
 def teacher_targets(bundle, faces: np.ndarray, batch: int = 64, progress=None) -> np.ndarray:
@@ -116,15 +118,17 @@ class DistilBatches(keras.utils.PyDataset):
 
 class Validation(keras.callbacks.Callback):
     """Per epoch, on the validation people: one-shot, open-set known right at 1% FPIR,
-    and cosine agreement with the teacher; checkpoints every epoch, keeps the best."""
+    and cosine agreement with the teacher, of ``kept`` (the student as it is shipped:
+    mirror-averaged or not); checkpoints the student every epoch and keeps the best
+    ``kept``."""
 
-    def __init__(self, branch, faces: np.ndarray, labels, targets, out: Path, seed: int):
+    def __init__(self, branch, kept, faces: np.ndarray, labels, targets, out: Path, seed: int):
         super().__init__()
-        self.branch, self.faces, self.labels, self.targets = branch, faces, labels, targets
-        self.out, self.seed, self.best = out, seed, -1.0
+        self.branch, self.kept, self.faces, self.labels = branch, kept, faces, labels
+        self.targets, self.out, self.seed, self.best = targets, out, seed, -1.0
 
     def on_epoch_end(self, epoch, logs=None):
-        emb = embed_faces(self.branch, self.faces)
+        emb = embed_faces(self.kept, self.faces)
         shot = metrics.one_shot(emb, self.labels, min(20, len(np.unique(self.labels))), 300,
                                 self.seed)
         wild = metrics.open_set(emb, self.labels, rounds=3, seed=self.seed)
@@ -134,7 +138,7 @@ class Validation(keras.callbacks.Callback):
         self.branch.save(self.out / CHECKPOINT)
         if wild.right_at_fpir >= self.best:
             self.best = wild.right_at_fpir
-            self.branch.save(self.out / "embedding.keras")
+            self.kept.save(self.out / MODEL)
             logs["kept"] = 1.0
         print(f"epoch {epoch + 1}: validation one-shot {shot.accuracy:.1%}, right at 1% "
               f"strangers {wild.right_at_fpir:.1%}, cosine to teacher "
@@ -215,22 +219,22 @@ def distil(folders, out_dir, cfg: DistilConfig = DistilConfig(), resume: bool = 
         student.optimizer.iterations.assign(initial * cfg.steps)
     data = DistilBatches(small[train.images], y, cfg.batch, cfg.steps, cfg.seed + initial)
     val_x = small[val.images]
-    validation = Validation(student, val_x, val.labels, targets[val.images], out, cfg.seed)
+    kept = mirror_averaged(student) if cfg.mirror else student
+    validation = Validation(student, kept, val_x, val.labels, targets[val.images], out, cfg.seed)
     previous = {}
     if initial and (out / "summary.json").exists():   # the best kept so far stays the bar
         previous = json.loads((out / "summary.json").read_text())
         validation.best = previous.get("best_val_right_at_fpir", -1.0)
     started = time.time() - previous.get("seconds", 0.0)
     summary = {
-        "model": "embedding.keras",
-        "config": {**asdict(cfg), "objective": "distil", "val_fraction": 0.0,
-                   "mirror": False},
+        "model": MODEL,
+        "config": {**asdict(cfg), "objective": "distil", "val_fraction": 0.0},
         "input": {"size": cfg.size, "colour": cfg.colour, **NORMALISATION},
         "embedding_dim": int(student.output_shape[-1]),
         "distance": "euclidean between L2-normalised embeddings",
         "parameters": int(student.count_params()),
-        "mirror_averaged": False,
-        "multiply_adds": multiply_adds(student),
+        "mirror_averaged": cfg.mirror,
+        "multiply_adds": multiply_adds(student) * (2 if cfg.mirror else 1),   # per face
         "teacher": cfg.teacher,
         "train": {"people": len(train.names), "images": len(train), "classes": len(classes),
                   "folders": [str(f) for f in folders]},
@@ -249,4 +253,18 @@ def distil(folders, out_dir, cfg: DistilConfig = DistilConfig(), resume: bool = 
                     initial_epoch=initial, verbose=verbose,
                     callbacks=[validation, keras.callbacks.CSVLogger(str(log), append=resume),
                                Summary()])
-    return json.loads((out / "summary.json").read_text())
+    return _shipped_form(out, cfg.mirror)
+
+
+def _shipped_form(out: Path, mirror: bool) -> dict:
+    """The kept student in the form asked for: a run whose kept model is not yet
+    mirror-averaged (made before ``mirror`` existed) is wrapped and saved again."""
+    summary = json.loads((out / "summary.json").read_text())
+    if mirror and not summary.get("mirror_averaged"):
+        from train.fit import load_branch
+
+        mirror_averaged(load_branch(out / MODEL)).save(out / MODEL)
+        summary.update(mirror_averaged=True, multiply_adds=2 * summary["multiply_adds"])
+        summary["config"]["mirror"] = True
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
