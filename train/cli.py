@@ -179,7 +179,7 @@ def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, s
                    "at the student's size, starting from its weights (9x slower to train here).")
 @click.option("--size", default=64, show_default=True, help="The student's face size in pixels.")
 @click.option("--colour", type=click.Choice(["grey", "rgb"]), default="grey", show_default=True)
-@click.option("--epochs", default=80, show_default=True)
+@click.option("--epochs", default=52, show_default=True)
 @click.option("--steps", default=100, show_default=True, help="Batches per epoch.")
 @click.option("--batch", default=128, show_default=True)
 @click.option("--lr", default=2e-3, show_default=True)

@@ -41,7 +41,7 @@ class DistilConfig:
     arch: str = "edge"             # edge: from scratch; sface: SFace's layers at the student's size
     size: int = 64
     colour: str = "grey"
-    epochs: int = 80
+    epochs: int = 52
     steps: int = 100
     batch: int = 128
     lr: float = 2e-3
