@@ -196,9 +196,9 @@ def distil_cmd(out, folders, teacher, arch, size, colour, epochs, steps, batch, 
                cosface_weight, val_people, seed, mirror, resume):
     """Train a small student network in OUT to embed faces as the TEACHER bundle does.
 
-    Every epoch is checkpointed (OUT/checkpoint.keras) and the best one on validation
-    people kept (OUT/embedding.keras, OUT/summary.json), so siamese-convert can take OUT
-    at any time and --resume goes on after an interruption.
+    Every epoch is checkpointed (OUT/checkpoint.keras) and the one that agrees best with
+    the teacher on validation people kept (OUT/embedding.keras, OUT/summary.json), so
+    siamese-convert can take OUT at any time and --resume goes on after an interruption.
     """
     from edge.bundle import BundleError
     from train.data import DataError
@@ -213,8 +213,8 @@ def distil_cmd(out, folders, teacher, arch, size, colour, epochs, steps, batch, 
         _fail(exc)
     click.echo(f"saved {out}/embedding.keras: {summary['parameters']:,} parameters, "
                f"{summary['multiply_adds'] / 1e6:.1f} M multiply-adds, {summary['epochs_run']} "
-               f"epochs in {summary['seconds']:.0f} s, best validation known right at 1% "
-               f"strangers {summary['best_val_right_at_fpir']:.1%}")
+               f"epochs in {summary['seconds']:.0f} s, best validation cosine to the teacher "
+               f"{summary['best_val_teacher_cos']:.3f}")
 
 
 @main.command("evaluate")

@@ -119,8 +119,10 @@ class DistilBatches(keras.utils.PyDataset):
 class Validation(keras.callbacks.Callback):
     """Per epoch, on the validation people: one-shot, open-set known right at 1% FPIR,
     and cosine agreement with the teacher, of ``kept`` (the student as it is shipped:
-    mirror-averaged or not); checkpoints the student every epoch and keeps the best
-    ``kept``."""
+    mirror-averaged or not); checkpoints the student every epoch and keeps the ``kept``
+    that agrees best with the teacher (the steadiest of the three: with 40 people,
+    known right at 1% strangers rests on a handful of stranger photos and moves by ten
+    points from one epoch to the next)."""
 
     def __init__(self, branch, kept, faces: np.ndarray, labels, targets, out: Path, seed: int):
         super().__init__()
@@ -136,10 +138,10 @@ class Validation(keras.callbacks.Callback):
         logs["val_right_at_fpir"] = wild.right_at_fpir
         logs["val_teacher_cos"] = float(np.mean(np.sum(emb * self.targets, axis=1)))
         self.branch.save(self.out / CHECKPOINT)
-        if wild.right_at_fpir >= self.best:
-            self.best = wild.right_at_fpir
+        logs["kept"] = float(logs["val_teacher_cos"] >= self.best)   # every epoch: one CSV shape
+        if logs["kept"]:
+            self.best = logs["val_teacher_cos"]
             self.kept.save(self.out / MODEL)
-            logs["kept"] = 1.0
         print(f"epoch {epoch + 1}: validation one-shot {shot.accuracy:.1%}, right at 1% "
               f"strangers {wild.right_at_fpir:.1%}, cosine to teacher "
               f"{logs['val_teacher_cos']:.3f}", flush=True)
@@ -224,7 +226,7 @@ def distil(folders, out_dir, cfg: DistilConfig = DistilConfig(), resume: bool = 
     previous = {}
     if initial and (out / "summary.json").exists():   # the best kept so far stays the bar
         previous = json.loads((out / "summary.json").read_text())
-        validation.best = previous.get("best_val_right_at_fpir", -1.0)
+        validation.best = previous.get("best_val_teacher_cos", -1.0)
     started = time.time() - previous.get("seconds", 0.0)
     summary = {
         "model": MODEL,
@@ -245,7 +247,7 @@ def distil(folders, out_dir, cfg: DistilConfig = DistilConfig(), resume: bool = 
         def on_epoch_end(self, epoch, logs=None):
             summary["epochs_run"] = epoch + 1
             summary["seconds"] = round(time.time() - started, 1)
-            summary["best_val_right_at_fpir"] = validation.best
+            summary["best_val_teacher_cos"] = validation.best
             (out / "summary.json").write_text(json.dumps(summary, indent=2))
 
     if initial < cfg.epochs:
