@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from edge.bundle import load_bundle
 from edge.cli_enroll import main as enroll
-from gallery.cli import cli as gallery_cli
+from edge.cli_gallery import cli as gallery_cli
 from tests.edge_support import BUNDLE, gallery_state, orl, write
 
 pytestmark = pytest.mark.edge

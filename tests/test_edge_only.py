@@ -93,3 +93,14 @@ def test_the_one_allowed_fallback_is_only_a_last_resort():
     source = (ROOT / "edge" / "litert.py").read_text()
     assert source.index("ai_edge_litert") < source.index("tflite_runtime") \
         < source.index('import_module("tensorflow.lite")')
+
+
+def test_no_file_under_gallery_imports_click_or_the_runtime():
+    """gallery/ is a library: its command lives in edge/cli_gallery.py."""
+    found = []
+    for path in sorted((ROOT / "gallery").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        for line, module, _ in _imports(ast.parse(path.read_text(), rel)):
+            if module.split(".")[0] in ("click", "edge"):
+                found.append(f"{rel}:{line} imports {module}")
+    assert found == []

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import gallery
 from gallery import Gallery
-from gallery.cli import cli
+from edge.cli_gallery import cli
 
 MODEL_A = hashlib.sha256(b"model a").hexdigest()
 MODEL_B = hashlib.sha256(b"model b").hexdigest()
@@ -169,12 +169,12 @@ def test_reembed_with_a_bundle(db, monkeypatch):
 
 
 def test_runs_as_a_module(db):
-    proc = subprocess.run([sys.executable, "-m", "gallery.cli", "show", "Nobody",
+    proc = subprocess.run([sys.executable, "-m", "edge.cli_gallery", "show", "Nobody",
                            "--gallery", str(db)], capture_output=True, text=True,
                           env=ENV, timeout=60)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "no one named 'Nobody'" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "gallery.cli", "list", "--gallery", str(db)],
+    proc = subprocess.run([sys.executable, "-m", "edge.cli_gallery", "list", "--gallery", str(db)],
                           capture_output=True, text=True, env=ENV, timeout=60)
     assert proc.returncode == 0 and "Zoë" in proc.stdout
 

@@ -1,4 +1,7 @@
-"""``edge-gallery``: look after the gallery of enrolled people, one verb per job."""
+"""``edge-gallery``: look after the gallery of enrolled people, one verb per job.
+
+The command beside the device's others; the gallery itself (``gallery/``) stays a
+library of SQLite and numpy that knows nothing of click or of the runtime."""
 from __future__ import annotations
 
 import json
@@ -8,11 +11,11 @@ from pathlib import Path
 
 import click
 
-from . import archive
-from .errors import GalleryError
-from .names import clean_name
-from .store import Gallery, default_path
-from .values import short
+from gallery import archive
+from gallery.errors import GalleryError
+from gallery.names import clean_name
+from gallery.store import Gallery, default_path
+from gallery.values import short
 
 
 class _Group(click.Group):
