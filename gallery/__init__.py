@@ -6,8 +6,8 @@
     matcher = Matcher(path, model_sha256, threshold)
     matcher.match(embedding)    # Match(name='Ada', distance=0.31, margin=0.42, ...)
 
-Imports numpy and the standard library (and OpenCV for the thumbnails' PNG codec); never
-click, the device runtime, tensorflow, keras or mtcnn. Its command is ``edge.cli_gallery``.
+Imports numpy and the standard library only (never click, OpenCV, the device runtime,
+tensorflow, keras or mtcnn). Its command is ``edge.cli_gallery``.
 """
 from .errors import (ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError,
                      InvalidName, ModelMismatch, SchemaTooNew, UnknownPerson)
