@@ -66,7 +66,7 @@ def bundle_scores(bundle, crops: list[Path], labels, ok, log=print) -> dict:
     n = len(np.unique(labels)) // 2
     out = {}
     for variant in bundle.spec["variants"]:
-        v = load_bundle(bundle.path, variant)
+        v = load_bundle(bundle.path, variant, verify=False)   # checked when first loaded
         embedder = v.thumbnail_embedder(2)
         emb = np.concatenate([embedder.embed(thumbs[i:i + 64]) for i in range(0, len(thumbs), 64)])
         threshold = v.threshold_for(n)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -96,7 +97,6 @@ def real_photos(py, data: Path, out: Path, enrolled: int = 6, strangers: int = 3
     enrol_dir, probe_dir = out / "real" / "enrol", out / "real" / "probes"
     for d in (enrol_dir, probe_dir):
         if d.exists():
-            import shutil
             shutil.rmtree(d)
     truth = {}
     for person in known + others:
@@ -123,6 +123,7 @@ def real_photos(py, data: Path, out: Path, enrolled: int = 6, strangers: int = 3
         if not faces:
             click.echo(f"  {name}: no face found")
             continue
+        # the labelled person is the face nearest the centre of LFW's 250 px photos
         centre = min(faces, key=lambda f: abs((f["box"][0] + f["box"][2]) / 2 - 125)
                      + abs((f["box"][1] + f["box"][3]) / 2 - 125))
         said = None if centre["name"] == "unknown" else centre["name"]
