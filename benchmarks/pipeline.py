@@ -3,7 +3,7 @@
 The clip is ``edge.clips.make_clip`` from ORL s21..s40 (people never trained on), photos
 2..10 of each, 640x480, seeded, 1 to 3 faces per segment; each person is enrolled from
 one snapshot (photo 1) with ``edge.enroll``. The loop is ``edge-identify``'s: frames
-decoded from the clip's MP4 by ``edge.sources``, ``edge.identify.Identifier`` on each.
+decoded from the clip's MP4 by ``edge.sources``, ``edge.pipeline.Pipeline.run`` over them.
 The real command is also run as a subprocess, for its time to the first result and its
 peak resident memory.
 """
@@ -107,23 +107,17 @@ def namings(reported: list, truth: list) -> dict:
 def run_clip(bundle, gallery: Path, clip_path: Path, truth: list, every: int,
              threads: int) -> dict:
     """``edge-identify``'s loop over the clip; fps over the whole loop (decoding included)."""
-    from edge.identify import Identifier
+    from edge.pipeline import Pipeline
     from edge.sources import open_source
     from gallery.match import Matcher
 
-    with Matcher(gallery, bundle.sha256, bundle.threshold) as matcher:
-        ident = Identifier(bundle, matcher, threads=threads, every=every)
-        source = open_source(video=str(clip_path))
-        reported = []
-        t0 = last = time.perf_counter()
-        for frame in source:
-            now = time.perf_counter()
-            result = ident.process(frame, now - last)
-            reported.append([(f.name, f.box) for f in result.faces])
-            last = time.perf_counter()
+    with Matcher(gallery, bundle.sha256, bundle.threshold) as matcher, \
+            open_source(video=str(clip_path)) as source:
+        pipeline = Pipeline(bundle, matcher, threads=threads, every=every)
+        t0 = time.perf_counter()
+        reported = [[(f.name, f.box) for f in result.faces] for _, result in pipeline.run(source)]
         elapsed = time.perf_counter() - t0
-        source.close()
-    s = ident.timings.summary()
+    s = pipeline.timings.summary()
     stages = {k: v for k, v in s.items() if isinstance(v, dict)}
     return {"every": every, "threads": threads, "frames": s["frames"],
             "seconds": elapsed, "fps": s["frames"] / elapsed, "stages": stages,

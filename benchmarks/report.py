@@ -256,7 +256,7 @@ def _pipeline_tables(r) -> list[str]:
              f"{c['faces_per_frame'][1]} moving faces ({c['face_frames']} face-frames), "
              f"seed {c['seed']}, from {c['people']}; built by `edge.clips.make_clip` in this run "
              "and written as MP4. Everyone is enrolled from the one snapshot. Frames are "
-             "decoded from the MP4 inside the timed loop (`edge.identify.Identifier`, as "
+             "decoded from the MP4 inside the timed loop (`edge.pipeline.Pipeline.run`, as "
              "`edge-identify` runs it). A face-frame is *right* when the reported face whose "
              "centre lies on the person's photo carries their name; *unknown* and *wrong* are "
              "named faces that are not; *missed* has no reported face; *extra* are reported "

@@ -231,25 +231,20 @@ def _pipeline_runs(b, clip):
     import tempfile
     import time
 
-    from edge.identify import Identifier
+    from edge.pipeline import Pipeline
     from edge.sources import open_source
     from gallery.match import Matcher
 
     out = {}
     for every in (1, 3):
-        with tempfile.TemporaryDirectory() as tmp:
-            matcher = Matcher(Path(tmp) / "g.db", b.sha256, b.threshold)
-            ident = Identifier(b, matcher, threads=4, every=every)
-            source = open_source(video=clip)
+        with tempfile.TemporaryDirectory() as tmp, \
+                Matcher(Path(tmp) / "g.db", b.sha256, b.threshold) as matcher, \
+                open_source(video=clip) as source:
+            pipeline = Pipeline(b, matcher, threads=4, every=every)
             t0 = time.perf_counter()
-            last = t0
-            for frame in source:
-                now = time.perf_counter()
-                ident.process(frame, now - last)
-                last = time.perf_counter()
-            source.close()
-            matcher.close()
-            s = ident.timings.summary()
+            for _ in pipeline.run(source):
+                pass
+            s = pipeline.timings.summary()
             s["fps"] = s["frames"] / (time.perf_counter() - t0)
             out[f"every_{every}"] = s
     return out

@@ -41,7 +41,7 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
       edge-identify --video clip.mp4 --json  # one JSON object per frame
       edge-identify --images photos/ --every 1
     """
-    from edge.identify import Identifier
+    from edge.pipeline import Pipeline
     from edge.sources import SourceError, open_source
 
     try:
@@ -50,8 +50,8 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
         fail(f"--size {size}: expected WIDTHxHEIGHT, e.g. 640x480")
     b = open_bundle(bundle, variant, threads)
     matcher = open_matcher(gallery, b, threshold, fpir)
-    ident = Identifier(b, matcher, threads, every, max_faces, min_face, votes,
-                       stills=images is not None)
+    pipeline = Pipeline(b, matcher, threads=threads, every=every, max_faces=max_faces,
+                        min_face=min_face, votes=votes, stills=images is not None)
     try:
         source = open_source(camera, video, images, (width, height))
     except SourceError as exc:
@@ -59,35 +59,29 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     web = None
     if serve:
         from edge.cli_common import start_web
-        web = start_web(serve, token, b, gallery, ident)
+        web = start_web(serve, token, b, gallery, pipeline)
     writer, status = None, 0
     try:
-        last = time.perf_counter()
-        for frame in source:
-            now = time.perf_counter()
-            result = ident.process(frame, now - last)
-            if web is not None:
-                web.publish(frame, result)
-            if save_video:
-                writer = writer or _writer(save_video, frame, getattr(source, "fps", 0))
-                from edge.draw import annotate
-                writer.write(annotate(frame, result.faces))
-            _emit(result, as_json, getattr(source, "current", None))
-            last = time.perf_counter()
-            if max_frames and ident.timings.frames >= max_frames:
-                break
+        with source:
+            for frame, result in pipeline.run(source, max_frames):
+                if web is not None:
+                    web.publish(frame, result)
+                if save_video:
+                    writer = writer or _writer(save_video, frame, source.fps)
+                    from edge.draw import annotate
+                    writer.write(annotate(frame, result.faces))
+                _emit(result, as_json, source.current)
     except KeyboardInterrupt:
         pass
     except SourceError as exc:
         click.echo(f"Error: {exc}", err=True)
         status = 1
     finally:
-        source.close()
         if writer is not None:
             writer.release()
         if stats:
-            _print_stats(ident.timings.summary())
-    if web is not None and status == 0 and not getattr(source, "live", False):
+            _print_stats(pipeline.timings.summary())
+    if web is not None and status == 0 and not source.live:
         click.echo("the source has ended; still serving the pages (Ctrl-C to stop)", err=True)
         web.wait()
     matcher.close()

@@ -66,8 +66,26 @@ class Latest:
         self._thread.join(timeout=2)
 
 
-class LiveSource:
-    """A live source: iterate for frames; ``close()`` releases the device."""
+class Source:
+    """Iterate for frames; ``close()`` (or leaving a ``with`` block) releases the device."""
+
+    live = False
+    fps = 0.0
+    current = None     # the file the last frame came from (still images)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        pass
+
+
+class LiveSource(Source):
+    """A live source: the newest frame each time, none queued."""
 
     live = True
 
@@ -144,10 +162,8 @@ def open_capture(target, size=None, live=True):
     return FileSource(grab, cap.release, name, cap.get(cv2.CAP_PROP_FPS) or 0.0)
 
 
-class FileSource:
+class FileSource(Source):
     """A video file: every frame in order; the end of the file ends the iteration."""
-
-    live = False
 
     def __init__(self, grab, release, name, fps):
         self._grab, self._release, self.name, self.fps = grab, release, name, fps
@@ -160,11 +176,8 @@ class FileSource:
         self._release()
 
 
-class ImageSource:
+class ImageSource(Source):
     """Still images from a file, a folder or a glob pattern, in name order."""
-
-    live = False
-    fps = 0.0
 
     def __init__(self, spec: str):
         path = Path(spec)
@@ -177,7 +190,6 @@ class ImageSource:
         if not files:
             raise SourceError(f"{spec}: no images found")
         self.files, self.name = files, spec
-        self.current = None
 
     def __iter__(self):
         for f in self.files:
@@ -186,9 +198,6 @@ class ImageSource:
                 yield read_image(f)
             except ImageError as exc:
                 raise SourceError(str(exc)) from None
-
-    def close(self):
-        pass
 
 
 def is_stream(target: str) -> bool:

@@ -179,6 +179,21 @@ def test_identify_prints_one_line_per_face_or_no_face(enrolled_gallery, tmp_path
     assert lines[1].endswith("b.png: no face")
 
 
+def test_photos_number_their_own_faces(enrolled_gallery, tmp_path):
+    """Photos are not a scene: each one's faces are numbered 1, 2, ... largest first,
+    not carried on as tracks from the photo before."""
+    write(tmp_path / "a.png", orl(1, 3))
+    write(tmp_path / "b.png", orl(1, 4))
+    small = cv2.copyMakeBorder(orl(1, 5), 0, 56, 0, 0, cv2.BORDER_REPLICATE)   # 92 x 168
+    write(tmp_path / "c.png", np.hstack([cv2.resize(orl(2, 3), (138, 168)), small]))
+    result = identify("--images", tmp_path, "--json", "--gallery", enrolled_gallery)
+    assert result.exit_code == 0, result.output
+    faces = [[(f["track"], f["name"]) for f in json.loads(line)["faces"]]
+             for line in result.stdout.splitlines()]
+    assert [[n for n, _ in photo] for photo in faces] == [[1], [1], [1, 2]]
+    assert faces[0][0][1] == faces[1][0][1] == faces[2][1][1] == "s1"
+
+
 @pytest.fixture(scope="module")
 def clip_file(tmp_path_factory):
     """A 24-frame 640x480 clip of the enrolled people's other photos drifting about."""
@@ -245,17 +260,17 @@ def test_identify_errors_are_one_line(enrolled_gallery, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("Error: ") and reason in lines[0], lines
 
 
-def test_the_identifier_as_a_library(enrolled_gallery, clip_file):
-    """``Identifier.process`` detects on every ``every``-th frame and reports the tracks
+def test_the_pipeline_as_a_library(enrolled_gallery, clip_file):
+    """``Pipeline.process`` detects on every ``every``-th frame and reports the tracks
     in between; the result is JSON-ready."""
     from edge.bundle import load_bundle
-    from edge.identify import Identifier
+    from edge.pipeline import Pipeline
     from gallery.match import Matcher
 
     _, clip = clip_file
     bundle = load_bundle(BUNDLE)
     with Matcher(enrolled_gallery, bundle.sha256, bundle.threshold) as matcher:
-        ident = Identifier(bundle, matcher, threads=2, every=2)
+        ident = Pipeline(bundle, matcher, threads=2, every=2)
         results = [ident.process(f) for f in clip.frames[:4]]
     assert [r.detected for r in results] == [True, False, True, False]
     assert results[1].faces == results[0].faces
@@ -272,7 +287,7 @@ def test_stills_are_each_named_by_themselves(tmp_path):
     name (three votes to one), the stills say the new one."""
     from edge.bundle import load_bundle
     from edge.cli_enroll import main as enroll
-    from edge.identify import Identifier
+    from edge.pipeline import Pipeline
     from gallery import Gallery
     from gallery.match import Matcher
 
@@ -282,8 +297,8 @@ def test_stills_are_each_named_by_themselves(tmp_path):
     assert result.exit_code == 0, result.output
     bundle, photo = load_bundle(BUNDLE), orl(1, 2)
     with Matcher(db, bundle.sha256, bundle.threshold) as matcher:
-        scene = Identifier(bundle, matcher, threads=1, every=1, votes=5)
-        stills = Identifier(bundle, matcher, threads=1, every=3, votes=5, stills=True)
+        scene = Pipeline(bundle, matcher, threads=1, every=1, votes=5)
+        stills = Pipeline(bundle, matcher, threads=1, every=3, votes=5, stills=True)
         seen = {scene: [], stills: []}
         for i in range(4):
             if i == 3:

@@ -18,7 +18,7 @@ pytest.importorskip("flask")
 
 from tests.conftest import need_data  # noqa: E402
 from edge.bundle import BundleError, load_bundle  # noqa: E402
-from edge.identify import Identifier  # noqa: E402
+from edge.pipeline import Pipeline  # noqa: E402
 from edge.web import create_app  # noqa: E402
 from edge.web.live import LiveFeed  # noqa: E402
 from edge.web.server import parse_address, start  # noqa: E402
@@ -422,9 +422,9 @@ def test_live_view_stream_latest_and_snapshot_enrolment(bundle, db):
     with Gallery(db):
         pass
     matcher = Matcher(db, bundle.sha256, bundle.threshold)
-    ident = Identifier(bundle, matcher, threads=1, every=1)
+    ident = Pipeline(bundle, matcher, threads=1, every=1)
     feed = LiveFeed()
-    c = create_app(bundle, db, identifier=ident, live=feed).test_client()
+    c = create_app(bundle, db, pipeline=ident, live=feed).test_client()
     assert 'id="stream"' in c.get("/").text
     r = post(c, "/enrol", source="live", name="Alice")
     assert r.status_code == 400 and "no frame from the live source yet" in r.text

@@ -70,7 +70,8 @@ def shots(tmp_path) -> Path:
 def server(tmp_path):
     """(base URL, stop) of the web view with a live source looping over one frame."""
     from edge.bundle import BundleError, load_bundle
-    from edge.identify import Identifier
+    from edge.pipeline import Pipeline
+    from edge.sources import Source
     from edge.web import start
     from gallery.match import Matcher
 
@@ -83,14 +84,21 @@ def server(tmp_path):
     frame, ready, stop = camera_frame(celeb("iu", 5)), threading.Event(), threading.Event()
     state = {}
 
-    def loop():  # the identify loop as edge-identify runs it (SQLite wants its own thread)
-        with Matcher(db, bundle.sha256, bundle.threshold) as matcher:
-            state["ident"] = Identifier(bundle, matcher, threads=1, every=1)
-            ready.set()
+    class Camera(Source):  # a live source showing the same frame four times a second
+        live = True
+
+        def __iter__(self):
             while not stop.is_set():
-                if "web" in state:
-                    state["web"].publish(frame, state["ident"].process(frame))
                 time.sleep(0.25)
+                yield frame
+
+    def loop():  # the identify loop as edge-identify runs it (SQLite wants its own thread)
+        with Matcher(db, bundle.sha256, bundle.threshold) as matcher, Camera() as camera:
+            state["ident"] = Pipeline(bundle, matcher, threads=1, every=1)
+            ready.set()
+            for shown, result in state["ident"].run(camera):
+                if "web" in state:
+                    state["web"].publish(shown, result)
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()

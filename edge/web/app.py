@@ -17,13 +17,14 @@ from edge.web.uploads import MAX_PIXELS
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 
 
-def create_app(bundle, gallery_path=None, identifier=None, token: str | None = None,
+def create_app(bundle, gallery_path=None, pipeline=None, token: str | None = None,
                live: LiveFeed | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
                max_pixels: int = MAX_PIXELS, threads: int | None = 1) -> Flask:
     """The web view of ``gallery_path`` with ``bundle``'s models.
 
-    ``identifier``: the identify loop's Identifier when a source is running (its match
-    threshold is used; its frames arrive through ``live.publish``); None without one.
+    ``pipeline``: the identify loop's ``edge.pipeline.Pipeline`` when a source is running
+    (its match threshold is used; its frames arrive through ``live.publish``); None
+    without one.
     ``token``: required on every request when given (see ``edge.web.security``).
     """
     app = Flask(__name__)
@@ -35,11 +36,11 @@ def create_app(bundle, gallery_path=None, identifier=None, token: str | None = N
         MAX_CONTENT_LENGTH=int(max_upload_bytes),
         MAX_PIXELS=int(max_pixels),
     )
-    threshold = (identifier.matcher.rule or identifier.matcher.threshold) if identifier else None
+    threshold = (pipeline.matcher.rule or pipeline.matcher.threshold) if pipeline else None
     ops = Operations(bundle, gallery_path, threshold, threads)
     live = live or LiveFeed()
     info = {"bundle": bundle.manifest.get("name", bundle.path.name), "variant": bundle.variant,
-            "threshold": ops.threshold, "has_source": identifier is not None,
+            "threshold": ops.threshold, "has_source": pipeline is not None,
             "max_upload_mb": max_upload_bytes / 2**20, "max_megapixels": max_pixels / 1e6}
     app.jinja_env.filters["clock"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t))
     security.install(app, token)

@@ -1,7 +1,7 @@
 """What the pages and the JSON API do, once: list, enrol, rename, remove, identify a photo.
 
-The web has its own detector and embedder, made from the bundle on first use: TFLite
-interpreters are not thread-safe, so they are shared by the web's requests under one
+The web has its own pipeline (detector and embedder), made from the bundle on first use:
+TFLite interpreters are not thread-safe, so it is shared by the web's requests under one
 lock and never touched by the identify loop. The gallery is opened per request (SQLite
 connections belong to one thread); the live loop's matcher notices every change.
 Until someone is enrolled there may be no gallery file: the pages then show an empty
@@ -17,16 +17,12 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import cv2
-import numpy as np
 
-from edge.align import align_face, to_colour
 from edge.draw import annotate
 from edge.enroll import EnrolError, check_name, enrol, snapshot_of
-from edge.identify import FaceResult
 from edge.images import ImageError
-from edge.track import UNKNOWN
+from edge.pipeline import FaceResult, Pipeline
 from gallery.errors import DuplicatePerson, GalleryError, UnknownPerson
-from gallery.match import UNKNOWN as NO_MATCH
 from gallery.match import Matcher
 from gallery.names import clean_name
 from gallery.store import Gallery, default_path, open_existing
@@ -56,19 +52,19 @@ class Operations:
         self.threshold = bundle.threshold if callable(self._threshold) else self._threshold
         self.threads = threads
         self._lock = threading.Lock()
-        self._detector = self._embedder = None
+        self._pipeline = None
 
     def gallery(self):
         """The gallery, opened for one request, to use in ``with``; when there is no file
         yet, a context of None (no one is enrolled), and no file is created."""
         return open_existing(self.path) or nullcontext()
 
-    def _models(self):
-        """(detector, thumbnail embedder); call with the lock held."""
-        if self._detector is None:
-            self._detector = self.bundle.detector(self.threads)
-            self._embedder = self.bundle.thumbnail_embedder(self.threads)
-        return self._detector, self._embedder
+    def _models(self) -> Pipeline:
+        """The web's pipeline (no matcher of its own); call with the lock held."""
+        if self._pipeline is None:
+            self._pipeline = Pipeline(self.bundle, threads=self.threads, max_faces=MAX_FACES,
+                                      min_face=None)
+        return self._pipeline
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -100,10 +96,10 @@ class Operations:
             name = check_name(g, name, append)
             image = _fit(image)
             with self._lock:
-                detector, embedder = self._models()
-                snap = dataclasses.replace(snapshot_of(image, detector), source=source)
+                models = self._models()
+                snap = dataclasses.replace(snapshot_of(image, models.detector), source=source)
                 with (nullcontext(g) if g is not None else Gallery(self.path)) as store:
-                    ids = enrol(store, embedder, name, [snap], append)
+                    ids = enrol(store, models.thumbnails, name, [snap], append)
         return {"name": name, "enrolments": ids, "appended": append}
 
     def rename(self, old: str, new: str) -> str:
@@ -129,28 +125,19 @@ class Operations:
         boxes and names). Boxes are in the given photo's pixels."""
         given_width, image = image.shape[1], _fit(image)
         scale = given_width / image.shape[1]
-        spec = self.bundle.spec["input"]
-        with self._lock:
-            detector, embedder = self._models()
-            faces = sorted(detector.detect(image), key=lambda f: f.size, reverse=True)[:MAX_FACES]
-            crops = [to_colour(align_face(image, f.landmarks, int(spec["size"])), spec["colour"])
-                     for f in faces]
-            vectors = embedder.embedder.embed(np.stack(crops)) if crops else []
-        matches = [NO_MATCH] * len(crops)   # no gallery file: no one is enrolled
-        if len(crops) and self.path.exists():
-            with Matcher(self.path, self.bundle.sha256, self._threshold) as m:
-                matches = m.match_many(vectors)
-                self.threshold = m.threshold   # the one used, for the gallery's size
-        results = [FaceResult(i + 1, m.name or UNKNOWN,
-                              float("nan") if m.distance is None else m.distance,
-                              tuple(float(v) for v in f.box), m.margin, m.candidates)
-                   for i, (f, m) in enumerate(zip(faces, matches))]
+        # no gallery file: no one is enrolled, so no one is named (and no file is made)
+        enrolled = self.path.exists()
+        with (Matcher(self.path, self.bundle.sha256, self._threshold) if enrolled
+              else nullcontext()) as matcher, self._lock:
+            results = self._models().photo(image, matcher)
+        if matcher is not None:
+            self.threshold = matcher.threshold   # the one used, for the gallery's size
         return [_as_dict(r, scale) for r in results], annotate(image, results)
 
 
 def _as_dict(face: FaceResult, scale: float) -> dict:
     d = face.as_dict()
-    return {"face": face.track, "name": face.name, "known": face.name != UNKNOWN,
+    return {"face": face.track, "name": face.name, "known": face.known,
             "distance": d["distance"], "margin": d["margin"],
             "box": [round(v * scale, 1) for v in face.box],
             "candidates": [{"name": n, "distance": round(v, 4)} for n, v in face.candidates]}

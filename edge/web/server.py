@@ -92,7 +92,7 @@ class WebServer:
         self.server.server_close()
 
 
-def start(serve, token, bundle, gallery_path, identifier, threads: int | None = 1) -> WebServer:
+def start(serve, token, bundle, gallery_path, pipeline, threads: int | None = 1) -> WebServer:
     """Serve the web view at ``serve`` ([HOST:]PORT) on a background thread."""
     try:
         host, port = parse_address(serve)
@@ -104,7 +104,7 @@ def start(serve, token, bundle, gallery_path, identifier, threads: int | None = 
     if token is None and not is_loopback(host):
         token, token_file, new = saved_token(gallery_path)
     live = LiveFeed()
-    app = create_app(bundle, gallery_path, identifier, token, live=live, threads=threads)
+    app = create_app(bundle, gallery_path, pipeline, token, live=live, threads=threads)
     try:
         server = make_server(host, port, app, threaded=True, request_handler=_Quiet)
     except (OSError, SystemExit) as exc:

@@ -1,0 +1,183 @@
+"""The one pipeline: detect → align → embed → match (→ track and vote), and its loop.
+
+``Pipeline.photo(image)`` names the faces of one photo by that photo alone.
+``Pipeline.process(frame)`` does one frame of a scene: detection (with alignment,
+embedding and matching) on every ``every``-th frame, the tracks of the last detection
+reported as they stand in between, each track's name settled by a vote.
+``Pipeline.run(source)`` is the loop every command, the web view, ``edge-bench`` and the
+benchmarks run a source through; what happens to each result (console, JSON lines,
+video, web) is the caller's. Each stage's time is recorded for ``--stats``.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.align import align_face, to_colour
+from edge.track import UNKNOWN, Tracker
+from gallery.match import UNKNOWN as NO_MATCH
+
+STAGES = ("capture", "detect", "align", "embed", "match")
+
+
+@dataclass
+class FaceResult:
+    track: int             # the scene's track id; in a photo, the face's number (1 = largest)
+    name: str              # settled by the track's vote; "unknown" for strangers
+    distance: float        # this frame's distance to the nearest person
+    box: tuple
+    margin: float | None = None
+    candidates: tuple = ()
+
+    @property
+    def known(self) -> bool:
+        return self.name != UNKNOWN
+
+    def as_dict(self) -> dict:
+        return {"track": self.track, "name": self.name,
+                "distance": None if np.isnan(self.distance) else round(self.distance, 4),
+                "margin": None if self.margin is None else round(self.margin, 4),
+                "box": [round(v, 1) for v in self.box]}
+
+
+@dataclass
+class FrameResult:
+    index: int
+    time: float
+    detected: bool
+    faces: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"frame": self.index, "time": round(self.time, 3), "detected": self.detected,
+                "faces": [f.as_dict() for f in self.faces]}
+
+
+class Timings:
+    """Per-stage latencies in milliseconds (the latest ``keep`` of each, so a camera left
+    running for weeks does not fill the memory), and frames per second since the start."""
+
+    def __init__(self, keep: int = 10_000):
+        self.ms = {s: deque(maxlen=keep) for s in STAGES}
+        self.frames, self.started = 0, time.perf_counter()
+
+    def add(self, stage: str, seconds: float):
+        self.ms[stage].append(seconds * 1000)
+
+    def summary(self) -> dict:
+        elapsed = time.perf_counter() - self.started
+        out = {s: {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)),
+                   "n": len(v)} for s, v in self.ms.items() if v}
+        out["frames"] = self.frames
+        out["fps"] = self.frames / elapsed if elapsed > 0 else 0.0
+        return out
+
+
+class Pipeline:
+    """A bundle's detector and embedder, and a gallery's matcher, as one object.
+
+    ``matcher``: a ``gallery.match.Matcher`` (None: faces are found and embedded, and
+    named only when a matcher is given to ``photo``). ``min_face``: the smallest face
+    side in pixels (None: the bundle's). ``stills``: the frames are separate photos,
+    each named by itself (``process`` is ``photo``).
+    """
+
+    def __init__(self, bundle, matcher=None, *, threads: int | None = 2, every: int = 3,
+                 max_faces: int = 5, min_face: int | None = 40, votes: int = 5,
+                 stills: bool = False):
+        overrides = {} if min_face is None else {"min_face": min_face}
+        self.detector = bundle.detector(threads, **overrides)
+        self.thumbnails = bundle.thumbnail_embedder(threads)   # for enrolment
+        self.embedder = self.thumbnails.embedder
+        self.size, self.colour = self.thumbnails.size, self.thumbnails.colour
+        self.matcher, self.max_faces, self.stills = matcher, max_faces, stills
+        self.every = 1 if stills else max(1, every)
+        # a face moves little in embedding space between detections; another person
+        # stepping into the same place is farther than the match threshold
+        self.tracker = None if matcher is None else Tracker(
+            votes=votes, max_jump=matcher.threshold)
+        self.timings = Timings()
+        self._index = 0
+        self._last: list[FaceResult] = []
+
+    # -- the stages ---------------------------------------------------------------------
+
+    def find(self, image) -> list:
+        """At most ``max_faces`` detected faces (``edge.detect.Face``), largest first."""
+        t = time.perf_counter()
+        faces = sorted(self.detector.detect(image), key=lambda f: f.size, reverse=True)
+        self.timings.add("detect", time.perf_counter() - t)
+        return faces[:self.max_faces]
+
+    def align(self, image, faces) -> list:
+        """Each face cut out and aligned at the embedder's size, in its colour."""
+        t = time.perf_counter()
+        crops = [to_colour(align_face(image, f.landmarks, self.size), self.colour) for f in faces]
+        self.timings.add("align", time.perf_counter() - t)
+        return crops
+
+    def embed(self, crops) -> np.ndarray:
+        """L2-normalised embeddings of aligned crops, in one batch (N x dim)."""
+        t = time.perf_counter()
+        vectors = self.embedder.embed(np.stack(crops)) if len(crops) else \
+            np.zeros((0, self.embedder.dim), np.float32)
+        self.timings.add("embed", time.perf_counter() - t)
+        return vectors
+
+    def match(self, vectors, matcher=None) -> list:
+        """The gallery's ``Match`` for each embedding (no matcher: no one to name)."""
+        matcher = matcher or self.matcher
+        t = time.perf_counter()
+        matches = ([] if not len(vectors) else [NO_MATCH] * len(vectors) if matcher is None
+                   else matcher.match_many(vectors))
+        self.timings.add("match", time.perf_counter() - t)
+        return matches
+
+    # -- photos and scenes ----------------------------------------------------------------
+
+    def photo(self, image, matcher=None) -> list[FaceResult]:
+        """The faces of one photo, largest first, numbered 1, 2, ... and each named by
+        itself (no track, no vote)."""
+        faces = self.find(image)
+        matches = self.match(self.embed(self.align(image, faces)), matcher)
+        return [FaceResult(i + 1, m.name or UNKNOWN, _distance(m), tuple(float(v) for v in f.box),
+                           m.margin, m.candidates)
+                for i, (f, m) in enumerate(zip(faces, matches))]
+
+    def process(self, frame, capture_seconds: float = 0.0) -> FrameResult:
+        """One frame: detect and identify on every ``every``-th, else the tracks as they stand."""
+        self.timings.add("capture", capture_seconds)
+        index, self._index = self._index, self._index + 1
+        self.timings.frames += 1
+        now = time.time()
+        if self.stills:
+            return FrameResult(index, now, True, self.photo(frame))
+        if index % self.every:
+            return FrameResult(index, now, False, list(self._last))
+        faces = self.find(frame)
+        vectors = self.embed(self.align(frame, faces))
+        matches = self.match(vectors)
+        tracks = self.tracker.update([f.box for f in faces], [m.name or UNKNOWN for m in matches],
+                                     [_distance(m) for m in matches],
+                                     vectors if len(faces) else None, [m.margin for m in matches])
+        self._last = [FaceResult(t.id, t.name, t.distance, t.box, t.margin) for t in tracks]
+        return FrameResult(index, now, True, list(self._last))
+
+    def run(self, source, max_frames: int | None = None):
+        """(frame, FrameResult) for each frame of ``source``, at most ``max_frames``.
+
+        The time between handing out one result and the next frame arriving is the
+        capture stage; what the caller does with a result is not counted in it.
+        """
+        last = time.perf_counter()
+        for frame in source:
+            yield frame, self.process(frame, time.perf_counter() - last)
+            last = time.perf_counter()
+            if max_frames and self.timings.frames >= max_frames:
+                return
+
+
+def _distance(match) -> float:
+    return float("nan") if match.distance is None else float(match.distance)
