@@ -88,6 +88,7 @@ class Pipeline:
                  max_faces: int = 5, min_face: int | None = 40, votes: int = 5,
                  stills: bool = False):
         overrides = {} if min_face is None else {"min_face": min_face}
+        self.bundle = bundle
         self.detector = bundle.detector(threads, **overrides)
         self.thumbnails = bundle.thumbnail_embedder(threads)   # for enrolment
         self.embedder = self.thumbnails.embedder
