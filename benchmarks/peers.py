@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.pipeline import namings
+from edge.metrics import clip_namings
 from edge import metrics
 
 TOLERANCE = 0.6   # face_recognition's default
@@ -108,7 +108,7 @@ def fr_clip(photos: dict, clip_path: Path, truth: list, upsample: int = 1) -> di
     elapsed = time.perf_counter() - t0
     source.close()
     return {"every": 1, "upsample": upsample, "frames": frames, "seconds": elapsed,
-            "fps": frames / elapsed, **namings(reported, truth)}
+            "fps": frames / elapsed, **clip_namings(reported, truth)}
 
 
 def seed_network(train_dir: Path, eval_dir: Path, work: Path, epochs: int, cwd: Path,

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from edge.metrics import clip_namings
+
 
 PEOPLE = [f"s{i}" for i in range(21, 41)]
 
@@ -54,56 +56,6 @@ def enrol_gallery(bundle, photos: dict, path: Path) -> int:
     return len(photos)
 
 
-def cuts(truth: list) -> list[int]:
-    """Frames where the clip cuts to a new scene (the people shown change); 0 included."""
-    return [i for i, people in enumerate(truth)
-            if i == 0 or sorted(n for n, _ in people) != sorted(n for n, _ in truth[i - 1])]
-
-
-def naming(reported: list, truth: list, settle: int = 0) -> dict:
-    """Face-frames named right, named wrong, called unknown, or not found.
-
-    ``reported``: per frame, [(name, (x1, y1, x2, y2)), ...]; ``truth`` likewise (a
-    truth box is the whole pasted photo). A reported face belongs to the truth face whose
-    photo holds its centre; ``extra`` counts reported faces that belong to none.
-    ``settle``: leave out the first frames after each cut (where tracks and their name
-    votes are still those of the scene before).
-    """
-    right = wrong = unknown = missed = extra = 0
-    skip = {c + k for c in cuts(truth) for k in range(settle)}
-    for i, (faces, people) in enumerate(zip(reported, truth)):
-        if i in skip:
-            continue
-        claimed = set()
-        for name, (x1, y1, x2, y2) in people:
-            inside = [i for i, (_, b) in enumerate(faces)
-                      if x1 <= (b[0] + b[2]) / 2 <= x2 and y1 <= (b[1] + b[3]) / 2 <= y2]
-            if not inside:
-                missed += 1
-                continue
-            claimed.update(inside)
-            said = faces[inside[0]][0]
-            if said == name:
-                right += 1
-            elif said in (None, "unknown"):
-                unknown += 1
-            else:
-                wrong += 1
-        extra += len(faces) - len(claimed)
-    total = right + wrong + unknown + missed
-    return {"face_frames": total, "right": right, "wrong": wrong, "unknown": unknown,
-            "missed": missed, "extra": extra, "accuracy": right / total if total else 0.0,
-            "settle": settle}
-
-
-SETTLE = 10   # frames after a cut left out of the "settled" naming figure
-
-
-def namings(reported: list, truth: list) -> dict:
-    """Naming over every frame, and with the first SETTLE frames after each cut left out."""
-    return {"naming": naming(reported, truth), "naming_settled": naming(reported, truth, SETTLE)}
-
-
 def run_clip(bundle, gallery: Path, clip_path: Path, truth: list, every: int,
              threads: int) -> dict:
     """``edge-identify``'s loop over the clip; fps over the whole loop (decoding included)."""
@@ -121,7 +73,7 @@ def run_clip(bundle, gallery: Path, clip_path: Path, truth: list, every: int,
     stages = {k: v for k, v in s.items() if isinstance(v, dict)}
     return {"every": every, "threads": threads, "frames": s["frames"],
             "seconds": elapsed, "fps": s["frames"] / elapsed, "stages": stages,
-            **namings(reported, truth)}
+            **clip_namings(reported, truth)}
 
 
 def identify_command() -> list[str]:
@@ -173,4 +125,4 @@ def run_command(bundle_name: str, gallery: Path, clip_path: Path, truth: list,
             "first_result_s": first, "first_named_s": first_named, "total_s": total,
             "peak_rss_mb": rss_mb, "rss_measured_by": how,
             "fps_reported": float(fps.group(1)) if fps else None,
-            **namings(reported, truth)}
+            **clip_namings(reported, truth)}

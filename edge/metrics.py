@@ -334,3 +334,58 @@ def threshold_for_gallery(curve: dict, gallery_size: int, fpir: float = FPIR_TAR
     thr = np.asarray(curve["threshold"], dtype=np.float64)
     want = far_for_gallery(fpir, gallery_size)
     return float(np.interp(np.log(want), np.log(far), thr))
+
+
+# -- clips: who was named in which frame -------------------------------------------------
+
+def scene_cuts(truth: list) -> list[int]:
+    """Frames where a clip (``edge.clips``) cuts to a new scene (the people shown
+    change); 0 included."""
+    return [i for i, people in enumerate(truth)
+            if i == 0 or sorted(n for n, _ in people) != sorted(n for n, _ in truth[i - 1])]
+
+
+def clip_naming(reported: list, truth: list, settle: int = 0) -> dict:
+    """"Named right" in a clip: face-frames named right, named wrong, called unknown,
+    or not found (edge-bench, the demo, the benchmarks and the tests all count this way).
+
+    ``reported``: per frame, [(name, (x1, y1, x2, y2)), ...]; ``truth`` likewise (a
+    truth box is the whole pasted photo). A reported face belongs to the truth face whose
+    photo holds its centre; ``extra`` counts reported faces that belong to none.
+    ``settle``: leave out the first frames after each cut (where tracks and their name
+    votes are still those of the scene before).
+    """
+    right = wrong = unknown = missed = extra = 0
+    skip = {c + k for c in scene_cuts(truth) for k in range(settle)}
+    for i, (faces, people) in enumerate(zip(reported, truth)):
+        if i in skip:
+            continue
+        claimed = set()
+        for name, (x1, y1, x2, y2) in people:
+            inside = [j for j, (_, b) in enumerate(faces)
+                      if x1 <= (b[0] + b[2]) / 2 <= x2 and y1 <= (b[1] + b[3]) / 2 <= y2]
+            if not inside:
+                missed += 1
+                continue
+            claimed.update(inside)
+            said = faces[inside[0]][0]
+            if said == name:
+                right += 1
+            elif said in (None, "unknown"):
+                unknown += 1
+            else:
+                wrong += 1
+        extra += len(faces) - len(claimed)
+    total = right + wrong + unknown + missed
+    return {"face_frames": total, "right": right, "wrong": wrong, "unknown": unknown,
+            "missed": missed, "extra": extra, "accuracy": right / total if total else 0.0,
+            "settle": settle}
+
+
+SETTLE = 10   # frames after a cut left out of the "settled" naming figure
+
+
+def clip_namings(reported: list, truth: list) -> dict:
+    """Naming over every frame, and with the first SETTLE frames after each cut left out."""
+    return {"naming": clip_naming(reported, truth),
+            "naming_settled": clip_naming(reported, truth, SETTLE)}

@@ -122,3 +122,24 @@ def test_threshold_for_gallery_keeps_its_promise_on_other_people():
         t = metrics.threshold_for_gallery(curve, n, 0.05)
         got = metrics.open_set(rest, who, t, enrolled=n, rounds=5, seed=0, fpir=0.05)
         assert 0.02 < got.strangers_accepted < 0.09, (n, got.strangers_accepted)
+
+
+def test_clip_naming_counts_each_truth_face_once_by_the_box_holding_its_centre():
+    from edge.metrics import clip_naming, clip_namings, scene_cuts
+
+    ada, bob = ("Ada", (0, 0, 100, 100)), ("Bob", (200, 0, 300, 100))
+    truth = [[ada, bob], [ada, bob], [ada], [ada]]
+    reported = [
+        [("Ada", (10, 10, 90, 90)), ("Ada", (210, 10, 290, 90))],   # right, wrong
+        [("unknown", (10, 10, 90, 90))],                             # unknown, Bob missed
+        [("Ada", (60, 60, 160, 160))],   # centre (110, 110) outside Ada's photo: missed, extra
+        [("Ada", (20, 20, 80, 80)), ("Bob", (400, 0, 450, 50))],     # right, extra
+    ]
+    n = clip_naming(reported, truth)
+    assert {k: n[k] for k in ("face_frames", "right", "wrong", "unknown", "missed", "extra")} == \
+        {"face_frames": 6, "right": 2, "wrong": 1, "unknown": 1, "missed": 2, "extra": 2}
+    assert n["accuracy"] == pytest.approx(2 / 6)
+    assert scene_cuts(truth) == [0, 2]
+    settled = clip_naming(reported, truth, settle=1)    # frames 0 and 2 left out
+    assert (settled["face_frames"], settled["right"], settled["unknown"]) == (3, 1, 1)
+    assert clip_namings(reported, truth)["naming"] == n
