@@ -20,6 +20,7 @@ MEAN, SCALE = 127.5, 128.0
 MIN_FACE = 20
 SCALE_FACTOR = 0.709
 THRESHOLDS = (0.6, 0.7, 0.8)  # P-Net, R-Net, O-Net face probability
+WORKING_SIDE = 1600  # larger images are detected scaled down to this long side
 
 
 class Net:
@@ -27,12 +28,16 @@ class Net:
 
     Keeps one interpreter per input shape (P-Net has one per pyramid level, R-Net and
     O-Net one per batch size), because re-allocating tensors on every resize costs about
-    as much as running the network. ``spare``: an interpreter already made for ``path``
-    with ``threads`` (by the bundle's check), used for the first shape.
+    as much as running the network; but not for inputs over ``keep_pixels`` (the first
+    levels of a large photo's pyramid, whose tensors take tens of megabytes each): those
+    are made, run and dropped. ``spare``: an interpreter already made for ``path`` with
+    ``threads`` (by the bundle's check), used for the first shape.
     """
 
-    def __init__(self, path, threads: int | None = None, keep: int = 24, spare=None):
+    def __init__(self, path, threads: int | None = None, keep: int = 24, spare=None,
+                 keep_pixels: int = 400_000):
         self.path, self.threads, self.keep, self.spare = str(path), threads, keep, spare
+        self.keep_pixels = keep_pixels
         self.interpreters: dict[tuple, object] = {}
 
     def _interpreter(self, shape: tuple):
@@ -43,6 +48,8 @@ class Net:
                 interpreter = make_interpreter(self.path, self.threads)
             interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], shape)
             interpreter.allocate_tensors()
+            if len(shape) == 4 and shape[1] * shape[2] > self.keep_pixels:
+                return interpreter
             if len(self.interpreters) >= self.keep:  # forget the least recently used
                 self.interpreters.pop(next(iter(self.interpreters)))
         self.interpreters[shape] = interpreter
@@ -166,17 +173,22 @@ class Detector:
     ``threads``: LiteRT threads (None: its default); ``batch``: the largest R-Net and
     O-Net batch (``benchmarks/detector_speed.py --batches``: batches beat one crop at a
     time, larger ones gained nothing); ``opened``: interpreters already made for the
-    three files with ``threads`` (or None), see ``Net``.
+    three files with ``threads`` (or None), see ``Net``; ``max_side``: an image whose
+    long side is larger is detected scaled down to it (``min_face`` then counts at that
+    scale) and its boxes and landmarks mapped back, so a large photo costs no more than
+    a 1600 px one.
     """
 
     def __init__(self, pnet, rnet, onet, threads: int | None = None,
                  min_face: int = MIN_FACE, thresholds=THRESHOLDS,
-                 scale_factor: float = SCALE_FACTOR, batch=(16, 8), opened=(None, None, None)):
+                 scale_factor: float = SCALE_FACTOR, batch=(16, 8), opened=(None, None, None),
+                 max_side: int = WORKING_SIDE):
         self.pnet, self.rnet, self.onet = (Net(p, threads, spare=s)
                                            for p, s in zip((pnet, rnet, onet), opened))
         self.batch = batch
         self.min_face, self.scale_factor = min_face, scale_factor
         self.thresholds = tuple(thresholds)
+        self.max_side = int(max_side)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR (or grey) uint8 frame, highest score first."""
@@ -184,6 +196,15 @@ class Detector:
         if image.dtype != np.uint8 or image.shape[2:] not in ((), (3,)) or image.ndim < 2:
             raise ValueError("expected a BGR or grey uint8 image, "
                              f"not {image.dtype} {image.shape}")
+        scale = self.max_side / max(image.shape[:2])
+        if scale >= 1:
+            return self._detect(image)
+        small = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                           interpolation=cv2.INTER_AREA)
+        return [Face(box=tuple(v / scale for v in f.box), score=f.score,
+                     landmarks=f.landmarks / scale) for f in self._detect(small)]
+
+    def _detect(self, image: np.ndarray) -> list[Face]:
         rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
         x = rgb.astype(np.float32)
         x -= MEAN

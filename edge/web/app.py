@@ -14,7 +14,7 @@ from edge.web.operations import Operations
 from edge.web.pages import make_pages
 from edge.web.uploads import MAX_PIXELS
 
-MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024   # a 48 MP phone JPEG is 10-25 MB
 
 
 def create_app(bundle, gallery_path=None, pipeline=None, token: str | None = None,
