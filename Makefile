@@ -58,7 +58,11 @@ bundles: data accurate-bundle fast-bundle
 # The workstation benchmark suite: benchmarks/RESULTS.md, HEADLINE.md and results/*.png from
 # one run on this machine (about 12 minutes on 2 cores). `make peers` first adds the
 # face_recognition peer; without it that part is reported as not measured.
-.PHONY: benchmarks peers
+.PHONY: benchmarks peers memory
+# Peak memory of edge-enroll and edge-identify on 48 MP photos and a PNG bomb (budget 400 MB).
+memory: install
+	$(PY) -m benchmarks.memory --data $(DATA)
+
 benchmarks: install
 	$(PY) -m benchmarks.run --data $(DATA) --protocol $(PROTOCOL)
 
