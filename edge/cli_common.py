@@ -57,12 +57,24 @@ def open_bundle(name, variant=None, threads=None):
         fail(str(exc))
 
 
-def open_matcher(gallery, bundle, threshold=None, fpir=None):
+def open_matcher(gallery, bundle, threshold=None, fpir=None, create=False):
     """The gallery's matcher: a fixed ``threshold``, else the bundle's for the gallery's
-    size at ``fpir`` (kept up to date as the gallery grows)."""
+    size at ``fpir`` (kept up to date as the gallery grows). A gallery that does not
+    exist is refused (a mistyped path would otherwise name everyone unknown), unless
+    ``create`` (the web view will enrol into it)."""
+    from pathlib import Path
+
     from gallery.errors import GalleryError
     from gallery.match import Matcher
+    from gallery.store import default_path
 
+    path = Path(gallery) if gallery else default_path()
+    if not path.is_file():
+        if not create:
+            fail(f"no gallery at {path}: enrol someone first (edge-enroll NAME --image "
+                 f"PHOTO{f' --gallery {gallery}' if gallery else ''}), or check the path")
+        click.echo(f"no gallery at {path} yet: it is created now, for the web view to "
+                   "enrol into", err=True)
     try:
         return Matcher(gallery, bundle.sha256,
                        bundle.threshold_rule(fpir) if threshold is None else threshold)

@@ -49,13 +49,15 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     except ValueError:
         fail(f"--size {size}: expected WIDTHxHEIGHT, e.g. 640x480")
     b = open_bundle(bundle, variant, threads)
-    matcher = open_matcher(gallery, b, threshold, fpir)
+    matcher = open_matcher(gallery, b, threshold, fpir, create=bool(serve))
     pipeline = Pipeline(b, matcher, threads=threads, every=every, max_faces=max_faces,
                         min_face=min_face, votes=votes, stills=images is not None)
     try:
         source = open_source(camera, video, images, (width, height))
     except SourceError as exc:
         fail(str(exc))
+    if images is not None:   # an unreadable photo is said and skipped; the rest are read
+        source.on_error = lambda message: click.echo(f"Error: {message}", err=True)
     web = None
     if serve:
         from edge.cli_common import start_web
@@ -81,6 +83,10 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
             writer.release()
         if stats:
             _print_stats(pipeline.timings.summary())
+    if getattr(source, "errors", None):
+        click.echo(f"{len(source.errors)} of {len(source.files)} photos could not be read",
+                   err=True)
+        status = 1
     if web is not None and status == 0 and not source.live:
         click.echo("the source has ended; still serving the pages (Ctrl-C to stop)", err=True)
         web.wait()

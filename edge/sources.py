@@ -177,9 +177,13 @@ class FileSource(Source):
 
 
 class ImageSource(Source):
-    """Still images from a file, a folder or a glob pattern, in name order."""
+    """Still images from a file, a folder or a glob pattern, in name order.
 
-    def __init__(self, spec: str):
+    A file that cannot be read as a photo is skipped: its one-line reason goes to
+    ``on_error`` (if set) and into ``errors``, and the next file is read.
+    """
+
+    def __init__(self, spec: str, on_error=None):
         path = Path(spec)
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and is_image_name(p))
@@ -189,15 +193,20 @@ class ImageSource(Source):
             files = sorted(Path(p) for p in glob.glob(spec) if is_image_name(p))
         if not files:
             raise SourceError(f"{spec}: no images found")
-        self.files, self.name = files, spec
+        self.files, self.name, self.on_error = files, spec, on_error
+        self.errors: list[str] = []
 
     def __iter__(self):
         for f in self.files:
-            self.current = f
             try:
-                yield read_image(f)
+                image = read_image(f)
             except ImageError as exc:
-                raise SourceError(str(exc)) from None
+                self.errors.append(str(exc))
+                if self.on_error is not None:
+                    self.on_error(str(exc))
+                continue
+            self.current = f
+            yield image
 
 
 def is_stream(target: str) -> bool:

@@ -321,3 +321,31 @@ def test_a_new_person_in_the_same_place_starts_a_new_track():
     assert second.id != first.id and second.name == "bob"
     (again,) = tracker.update([box], ["bob"], [0.3], [bob * 0.99 + ada * 0.01])
     assert again.id == second.id
+
+
+def test_a_gallery_that_does_not_exist_is_refused_and_not_made(tmp_path):
+    """A mistyped --gallery used to create an empty gallery (and its folders) and name
+    everyone unknown with exit status 0."""
+    write(tmp_path / "a.png", orl(1, 3))
+    typo = tmp_path / "galery" / "home.db"
+    result = identify("--images", tmp_path / "a.png", "--gallery", typo)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: no gallery at {typo}: enrol someone first")
+    assert "edge-enroll NAME --image PHOTO --gallery" in lines[0]
+    assert not typo.parent.exists()
+
+
+def test_an_unreadable_photo_is_said_and_the_rest_are_identified(enrolled_gallery, tmp_path):
+    write(tmp_path / "a.png", orl(1, 3))
+    (tmp_path / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (tmp_path / "c.png").write_bytes(b"")
+    write(tmp_path / "d.png", orl(5, 3))
+    result = identify("--images", tmp_path, "--json", "--gallery", enrolled_gallery)
+    assert result.exit_code == 1
+    files = [Path(json.loads(line)["file"]).name for line in result.stdout.splitlines()]
+    assert files == ["a.png", "d.png"]
+    errors = result.stderr.strip().splitlines()
+    assert [line.split(":")[0] for line in errors[:2]] == ["Error"] * 2
+    assert "b.jpg" in errors[0] and "c.png: empty file" in errors[1]
+    assert errors[2] == "2 of 4 photos could not be read" and len(errors) == 3

@@ -97,15 +97,18 @@ def test_missing_or_unusable_sources_raise_source_error(tmp_path):
         open_source(camera="front")
 
 
-def test_a_corrupt_photo_in_a_folder_is_a_source_error_naming_it(tmp_path):
+def test_a_corrupt_photo_in_a_folder_is_reported_and_the_rest_read(tmp_path):
     orl = need_data("orl", "s1")
     cv2.imwrite(str(tmp_path / "a.png"), cv2.imread(str(orl / "1.pgm")))
     good = (tmp_path / "a.png").read_bytes()
     (tmp_path / "b.png").write_bytes(good[: len(good) // 3])  # truncated
-    frames = iter(open_source(images=str(tmp_path)))
-    assert next(frames).shape[:2] == (112, 92)
-    with pytest.raises(SourceError, match="b.png"):
-        next(frames)
+    (tmp_path / "c.png").write_bytes(good)
+    said = []
+    source = open_source(images=str(tmp_path))
+    source.on_error = said.append
+    shown = [(source.current.name, frame.shape[:2]) for frame in source]
+    assert shown == [("a.png", (112, 92)), ("c.png", (112, 92))]
+    assert source.errors == said and len(said) == 1 and "b.png" in said[0]
 
 
 # -- video files ------------------------------------------------------------------------
@@ -295,7 +298,11 @@ def test_fake_camera_refuses_capture_before_start(picamera2):
 
 @pytest.fixture
 def gallery_file(tmp_path):
-    return tmp_path / "gallery.db"
+    """An empty gallery (edge-identify refuses one that does not exist)."""
+    from gallery import Gallery
+
+    with Gallery(tmp_path / "gallery.db") as g:
+        return g.path
 
 
 def test_edge_identify_exits_non_zero_when_the_camera_stops(picamera2, gallery_file):
@@ -318,13 +325,13 @@ def test_edge_identify_exits_non_zero_when_the_camera_stops(picamera2, gallery_f
     assert not cam.is_open  # released on the way out
 
 
-def test_edge_identify_camera_failure_in_a_real_process(tmp_path):
+def test_edge_identify_camera_failure_in_a_real_process(tmp_path, gallery_file):
     """The same in a fresh interpreter, with the stand-in on its path: exit status 1 and
     one ``Error:`` line on stderr, no traceback."""
     code = ("import picamera2; picamera2.FAIL_AFTER = 2\n"
             "from edge.cli_identify import main\n"
             f"main(['--camera', 'pi', '--size', '160x120', '--bundle', {BUNDLE!r},\n"
-            f"      '--gallery', {str(tmp_path / 'g.db')!r}])\n")
+            f"      '--gallery', {str(gallery_file)!r}])\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FAKES), str(ROOT)])}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=120, cwd=tmp_path)
