@@ -73,8 +73,7 @@ class Identifier:
             every, votes = 1, 1
         self.detector = bundle.detector(threads, min_face=min_face)
         self.embedder = bundle.embedder(threads)
-        spec = bundle.spec["input"]
-        self.size, self.colour = int(spec["size"]), spec["colour"]
+        self.size, self.colour = bundle.spec.input.size, bundle.spec.input.colour
         self.matcher, self.every, self.max_faces = matcher, max(1, every), max_faces
         # a face moves little in embedding space between detections; another person
         # stepping into the same place is farther than the match threshold

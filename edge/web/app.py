@@ -38,7 +38,7 @@ def create_app(bundle, gallery_path=None, identifier=None, token: str | None = N
     threshold = (identifier.matcher.rule or identifier.matcher.threshold) if identifier else None
     ops = Operations(bundle, gallery_path, threshold, threads)
     live = live or LiveFeed()
-    info = {"bundle": bundle.manifest.get("name", bundle.path.name), "variant": bundle.variant,
+    info = {"bundle": bundle.name, "variant": bundle.variant,
             "threshold": ops.threshold, "has_source": identifier is not None,
             "max_upload_mb": max_upload_bytes / 2**20, "max_megapixels": max_pixels / 1e6}
     app.jinja_env.filters["clock"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t))

@@ -129,11 +129,11 @@ class Operations:
         boxes and names). Boxes are in the given photo's pixels."""
         given_width, image = image.shape[1], _fit(image)
         scale = given_width / image.shape[1]
-        spec = self.bundle.spec["input"]
+        inp = self.bundle.spec.input
         with self._lock:
             detector, embedder = self._models()
             faces = sorted(detector.detect(image), key=lambda f: f.size, reverse=True)[:MAX_FACES]
-            crops = [to_colour(align_face(image, f.landmarks, int(spec["size"])), spec["colour"])
+            crops = [to_colour(align_face(image, f.landmarks, inp.size), inp.colour)
                      for f in faces]
             vectors = embedder.embedder.embed(np.stack(crops)) if crops else []
         matches = [NO_MATCH] * len(crops)   # no gallery file: no one is enrolled
