@@ -23,12 +23,12 @@ def distinct_detectors(bundles: dict) -> dict:
     """label -> (a bundle carrying it, [bundle names]) for each distinct detector."""
     seen = {}
     for name, b in bundles.items():
-        det = b.manifest["detector"]
-        key = tuple(det[n]["sha256"] for n in ("pnet", "rnet", "onet"))
+        det = b.manifest.detector
+        key = tuple(net.sha256 for net in det.nets.values())
         if key in seen:
             seen[key][2].append(name)
         else:
-            seen[key] = (det.get("variant", "fp32"), b, [name])
+            seen[key] = (det.variant or "fp32", b, [name])
     return {f"TFLite {variant} ({', '.join(names)})": (b, names)
             for variant, b, names in seen.values()}
 

@@ -153,14 +153,14 @@ def run_all(results, data, protocol, wild, bundle_names, work, runs, segments, f
     with Section(results, "bundles"):
         for name in bundle_names:
             b, notes = var.complete_bundle(name, work / "bundles", log=log)
-            key = b.manifest.get("name", str(name))
+            key = b.manifest.name or str(name)
             loaded[key] = b
             results["bundles"][key] = {
-                "path": str(name), "notes": notes, "created": b.manifest.get("created"),
-                "default_variant": b.manifest["embedding"]["default_variant"],
-                "shipped": list(var.load_bundle(name).spec["variants"]),
-                "architecture": b.manifest["embedding"].get("architecture"),
-                "input": b.spec["input"], "detector_variant": b.manifest["detector"].get("variant"),
+                "path": str(name), "notes": notes, "created": b.manifest.created,
+                "default_variant": b.spec.default_variant,
+                "shipped": list(var.load_bundle(name).spec.variants),
+                "architecture": b.spec.architecture,
+                "input": b.spec.input.to_dict(), "detector_variant": b.manifest.detector.variant,
                 "variants": {}}
             for v, note in notes.items():
                 log(f"  {key} {v}: {note}")
@@ -242,12 +242,12 @@ def pipeline_section(results, loaded, photos, clip, clip_path, work):
     log(f"  clip: {len(clip.frames)} frames 640x480, {results['clip']['face_frames']} "
         f"face-frames, 1-3 faces")
     for name, b in loaded.items():
-        for variant in b.spec["variants"]:
+        for variant in b.spec.variants:
             v = load_bundle(b.path, variant)
             gallery = work / f"gallery_{name}_{variant}.db"
             enrol_gallery(v, photos, gallery)
             settings = [(1, 4), (3, 4)]
-            if variant == b.manifest["embedding"]["default_variant"]:
+            if variant == b.spec.default_variant:
                 settings += [(1, 2), (3, 2)]
             for every, threads in settings:
                 r = run_clip(v, gallery, clip_path, clip.truth, every, threads)
@@ -258,7 +258,7 @@ def pipeline_section(results, loaded, photos, clip, clip_path, work):
                     f"(load {load()[0]:.2f})")
     for name, b in loaded.items():
         shipped = results["bundles"][name]["path"]
-        variant = b.manifest["embedding"]["default_variant"]
+        variant = b.spec.default_variant
         gallery = work / f"gallery_{name}_{variant}.db"
         r = run_command(shipped, gallery, clip_path, clip.truth, ROOT)
         r.update(bundle=name, variant=variant, load=load())

@@ -10,12 +10,13 @@ measured side by side. That conversion needs TensorFlow: this is a workstation s
 """
 from __future__ import annotations
 
-import copy
 import json
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 from edge.bundle import MANIFEST, load_bundle, sha256_file
+from edge.manifest import Variant, write_manifest
 
 ORDER = ("fp32", "fp16", "dynamic", "int8")
 
@@ -23,7 +24,7 @@ ORDER = ("fp32", "fp16", "dynamic", "int8")
 def keras_dir_of(bundle) -> Path | None:
     """The fit output folder the bundle was converted from (``made_by``'s first argument)."""
     try:
-        words = shlex.split(bundle.manifest.get("made_by", ""))
+        words = shlex.split(bundle.manifest.made_by or "")
     except ValueError:
         return None
     return Path(words[1]) if len(words) > 1 else None
@@ -36,10 +37,10 @@ def complete_bundle(name_or_path, work: Path, keras_dir=None, log=print):
     Returns (bundle, {variant: note on where it came from}).
     """
     b = load_bundle(name_or_path)
-    variants = b.spec["variants"]
+    variants = b.spec.variants
     if "fp32" in variants or "int8" not in variants:
         return b, {}
-    name = b.manifest.get("name", Path(b.path).name)
+    name = b.name
     keras_dir = Path(keras_dir) if keras_dir else keras_dir_of(b)
     report = json.loads((b.path / "report.json").read_text())
     fp32_report = report.get("variants", {}).get("fp32")
@@ -58,16 +59,14 @@ def complete_bundle(name_or_path, work: Path, keras_dir=None, log=print):
     data = to_tflite(load_branch(keras_dir), "fp32")
     path = out / "embedding_fp32.tflite"
     path.write_bytes(data)
-    manifest = copy.deepcopy(b.manifest)
-    variants = manifest["embedding"]["variants"]
-    variants["fp32"] = {"file": path.name, "sha256": sha256_file(path), "bytes": len(data),
-                        "threshold": fp32_report["threshold"]}
+    fp32 = {"file": path.name, "sha256": sha256_file(path), "bytes": len(data),
+            "threshold": fp32_report["threshold"]}
     if "identification" in fp32_report:
-        variants["fp32"]["identification"] = fp32_report["identification"]
-    manifest["embedding"]["variants"] = {k: variants[k] for k in
-                                         sorted(variants, key=lambda v: ORDER.index(v)
-                                                if v in ORDER else len(ORDER))}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        fp32["identification"] = fp32_report["identification"]
+    variants = {**variants, "fp32": Variant.from_dict(fp32, "fp32")}
+    ordered = {k: variants[k] for k in sorted(variants, key=lambda v: ORDER.index(v)
+                                              if v in ORDER else len(ORDER))}
+    write_manifest(out, replace(b.manifest, embedding=replace(b.spec, variants=ordered)))
     same = "the same size as" if len(data) == fp32_report.get("bytes") else "NOT the size of"
     note = (f"not shipped in the bundle: converted in this run from {keras_dir} "
             f"({len(data):,} bytes, {same} the fp32 in the bundle's conversion report, "
@@ -85,8 +84,8 @@ def measure(bundle, aligned: dict | None, raw: dict | None, threads=(1, 2), warm
     from edge.cli_bench import _accuracy
 
     out = {}
-    for variant, spec in bundle.spec["variants"].items():
-        path = bundle.file(spec["file"])
+    for variant, model in bundle.spec.variants.items():
+        path = bundle.file(model.file)
         lat = []
         for t in threads:
             r = embedding_latency(path, t, warmup, runs)
@@ -94,8 +93,8 @@ def measure(bundle, aligned: dict | None, raw: dict | None, threads=(1, 2), warm
             log(f"  {variant:5s} {t} thread(s): p50 {r['p50']:.2f} ms, p95 {r['p95']:.2f} ms "
                 f"({warmup} warm-up, {runs} runs), {r['bytes'] / 1e6:.2f} MB, "
                 f"peak RSS {r['peak_rss_mb']:.0f} MB")
-        out[variant] = {"file": spec["file"], "bytes": path.stat().st_size,
-                        "threshold": float(spec["threshold"]), "latency": lat}
+        out[variant] = {"file": model.file, "bytes": path.stat().st_size,
+                        "threshold": float(model.threshold), "latency": lat}
     for key, faces, is_aligned in (("accuracy", aligned, True), ("accuracy_raw", raw, False)):
         if faces:  # "faces": the photos measured, those edge-enroll would accept when raw
             for variant, acc in _accuracy(bundle, faces, is_aligned).items():

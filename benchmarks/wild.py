@@ -65,14 +65,14 @@ def bundle_scores(bundle, crops: list[Path], labels, ok, log=print) -> dict:
     thumbs = np.stack([cv2.imread(str(c)) for c in crops])   # 112 px BGR, as enrolment stores
     n = len(np.unique(labels)) // 2
     out = {}
-    for variant in bundle.spec["variants"]:
+    for variant in bundle.spec.variants:
         v = load_bundle(bundle.path, variant, verify=False)   # checked when first loaded
         embedder = v.thumbnail_embedder(2)
         emb = np.concatenate([embedder.embed(thumbs[i:i + 64]) for i in range(0, len(thumbs), 64)])
         threshold = v.threshold_for(n)
         r = metrics.open_set(emb, labels, threshold, rounds=ROUNDS, seed=0, enrollable=ok)
         out[variant] = {**r.as_dict(), "threshold_rule": "1% FPIR for the gallery's size"
-                        if "identification" in v.model else "the bundle's one threshold"}
+                        if v.model.identification is not None else "the bundle's one threshold"}
         log(f"  {variant}: {line(out[variant])}")
     return out
 
@@ -116,7 +116,7 @@ def run(loaded: dict, prepared: Path, lfw: Path, with_peer: bool, log=print) -> 
     first = next(iter(loaded.values()))
     ok, refused = enrollable(first, originals)
     out.update(enrollable=int(ok.sum()), refused=refused,
-               enrollable_by=first.manifest.get("name", first.path.name))
+               enrollable_by=first.name)
     log(f"  {len(crops)} photos of {out['people']} people; edge-enroll would accept "
         f"{ok.sum()} ({', '.join(f'{v} {k}' for k, v in refused.items()) or 'none refused'})")
     for name, b in loaded.items():

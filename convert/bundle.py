@@ -18,7 +18,8 @@ import numpy as np
 from convert import report as rep
 from convert.embedding import VARIANTS, to_tflite
 from edge.align import normalise
-from edge.bundle import MANIFEST, SCHEMA, sha256_file
+from edge.bundle import SCHEMA, BundleError, sha256_file
+from edge.manifest import Manifest, write_manifest
 
 
 class ConvertError(Exception):
@@ -138,7 +139,7 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
         report["shipped"] = list(variants)
         log("exporting the detector ...")
         detector = _detector(work, cfg.detector_int8)
-        manifest = {
+        manifest = _manifest({
             "schema": SCHEMA,
             "name": cfg.name,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -164,8 +165,8 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
             "evaluation": {"folder": str(eval_dir), "n_way": cfg.n_way, "trials": cfg.trials,
                            "seed": cfg.seed},
             **cfg.extra,
-        }
-        (work / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        })
+        write_manifest(work, manifest)
         (work / "report.json").write_text(json.dumps(report, indent=2))
         (work / "report.md").write_text(rep.markdown(report))
         if not report["int8_ok"]:
@@ -184,6 +185,15 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def _manifest(data: dict) -> Manifest:
+    """The manifest checked as a device will check it: a value it would refuse (a NaN
+    threshold, say) stops the conversion here instead."""
+    try:
+        return Manifest.from_dict(data)
+    except BundleError as exc:
+        raise ConvertError(f"the bundle's manifest would not load on a device: {exc}") from None
 
 
 def _rule_text(fpir: float, gallery: int) -> str:

@@ -2,24 +2,24 @@
 
 ``manifest.json`` says everything the device needs (schema version, input size and
 colour, normalisation, embedding size, distance, calibrated threshold per variant, the
-detector files, and the sha256 of every model file). The device never guesses: a bundle
-it cannot read is refused with one clear BundleError.
+detector files, and the sha256 of every model file); ``edge.manifest`` reads and checks
+it. The device never guesses: a bundle it cannot read, whose files are missing or
+altered, or whose embedding model takes other faces than the manifest says, is refused
+with one clear BundleError.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCHEMA = 1
-MANIFEST = "manifest.json"
+from edge.manifest import (MANIFEST, SCHEMA, BundleError, EmbeddingSpec, Manifest, Variant,
+                           read_manifest)
+
 SHIPPED = Path(__file__).parent / "bundles"
 DEFAULT_BUNDLE = "accurate"
-
-
-class BundleError(Exception):
-    """A bundle the device cannot use; the message says why."""
+__all__ = ["SCHEMA", "MANIFEST", "BundleError", "Bundle", "load_bundle", "load_embedder",
+           "resolve", "sha256_file", "shipped_bundles", "SHIPPED", "DEFAULT_BUNDLE"]
 
 
 def sha256_file(path) -> str:
@@ -50,29 +50,36 @@ def resolve(name_or_path) -> Path:
 
 @dataclass
 class Bundle:
+    """A bundle opened with one of its embedding ``variant``s; ``manifest`` is its
+    checked manifest (``edge.manifest.Manifest``)."""
     path: Path
-    manifest: dict
+    manifest: Manifest
     variant: str
     # model file -> (threads, interpreter) opened by load_bundle's runtime check (see _take)
     _opened: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
-    def spec(self) -> dict:
-        return self.manifest["embedding"]
+    def name(self) -> str:
+        """The bundle's name: the manifest's, else its folder's."""
+        return self.manifest.name or self.path.name
 
     @property
-    def model(self) -> dict:
-        return self.spec["variants"][self.variant]
+    def spec(self) -> EmbeddingSpec:
+        return self.manifest.embedding
+
+    @property
+    def model(self) -> Variant:
+        return self.spec.variants[self.variant]
 
     @property
     def sha256(self) -> str:
-        return self.model["sha256"]
+        return self.model.sha256
 
     @property
     def threshold(self) -> float:
         """The bundle's own threshold: for the gallery size and FPIR it was stated for
         (``identification``), or the one calibrated threshold of an older bundle."""
-        return float(self.model["threshold"])
+        return float(self.model.threshold)
 
     def threshold_for(self, gallery_size: int, fpir: float | None = None) -> float:
         """The distance threshold that names at most ``fpir`` (default 1%) of strangers
@@ -81,10 +88,10 @@ class Bundle:
         the manifest's identification curve; a bundle without one has its one threshold."""
         from edge.metrics import FPIR_TARGET, threshold_for_gallery
 
-        curve = self.model.get("identification")
+        curve = self.model.identification
         if curve is None:
             return self.threshold
-        return threshold_for_gallery(curve, max(int(gallery_size), 1),
+        return threshold_for_gallery(curve.curve, max(int(gallery_size), 1),
                                      FPIR_TARGET if fpir is None else fpir)
 
     def threshold_rule(self, fpir: float | None = None):
@@ -104,21 +111,25 @@ class Bundle:
     def embedder(self, threads: int | None = None):
         from edge.embed import Embedder
 
-        inp = self.spec["input"]
-        return Embedder(self.file(self.model["file"]), inp["mean"], inp["scale"], threads,
-                        self.sha256, self._take(self.model["file"], threads))
+        inp, name = self.spec.input, self.model.file
+        embedder = Embedder(self.file(name), inp.mean, inp.scale, threads, self.sha256,
+                            self._take(name, threads))
+        _check_embedder(self.path, name, self.spec, embedder.interpreter)
+        return embedder
 
     def thumbnail_embedder(self, threads: int | None = None) -> "ThumbnailEmbedder":
         """An embedder of stored thumbnails (112 px BGR aligned crops, see edge.enroll)."""
-        inp = self.spec["input"]
-        return ThumbnailEmbedder(self.embedder(threads), int(inp["size"]), inp["colour"])
+        inp = self.spec.input
+        return ThumbnailEmbedder(self.embedder(threads), inp.size, inp.colour)
 
     def detector(self, threads: int | None = None, **overrides):
         from edge.detect import Detector
 
-        det = self.manifest["detector"]
-        names = [det[k]["file"] for k in ("pnet", "rnet", "onet")]
-        settings = {**det.get("settings", {}), **overrides}
+        det = self.manifest.detector
+        names = [net.file for net in det.nets.values()]
+        given = det.settings
+        settings = {"min_face": given.min_face, "scale_factor": given.scale_factor,
+                    "thresholds": given.thresholds, **overrides}
         return Detector(*map(self.file, names), threads=threads,
                         opened=[self._take(n, threads) for n in names], **settings)
 
@@ -127,42 +138,31 @@ def load_bundle(name_or_path, variant: str | None = None, verify: bool = True,
                 threads: int | None = None) -> Bundle:
     """Open and check a bundle; ``variant`` defaults to the manifest's default.
 
-    ``verify`` checks every file's sha256 and opens each model with this device's
-    runtime. The interpreters so made (with ``threads``) are kept for the first detector
-    and embedder asked for with the same ``threads``, so no model is opened twice.
+    Every value of the manifest is checked (``edge.manifest``) and every file it names
+    must exist. ``verify`` also checks the sha256 of the files this variant uses, opens
+    each model with this device's runtime and compares the embedding model's input and
+    output with the manifest's size, colour and length. The interpreters so made (with
+    ``threads``) are kept for the first detector and embedder asked for with the same
+    ``threads``, so no model is opened twice.
     """
     path = resolve(name_or_path)
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"{path / MANIFEST}: unreadable ({exc})") from None
-    if not isinstance(manifest, dict) or "schema" not in manifest:
-        raise BundleError(f"{path}: manifest has no schema version")
-    if manifest["schema"] != SCHEMA:
-        raise BundleError(f"{path}: bundle schema {manifest['schema']} is not supported by "
-                          f"this version (reads schema {SCHEMA}); upgrade siamese-edge")
-    try:
-        variants = manifest["embedding"]["variants"]
-        variant = variant or manifest["embedding"]["default_variant"]
-    except (KeyError, TypeError):
-        raise BundleError(f"{path}: manifest lacks the embedding section") from None
+    manifest = read_manifest(path)
+    variants = manifest.embedding.variants
+    variant = variant or manifest.embedding.default_variant
     if variant not in variants:
         raise BundleError(f"{path}: no variant {variant!r} (has: {', '.join(variants)})")
     bundle = Bundle(path, manifest, variant)
-    try:
-        files = [(variants[variant]["file"], variants[variant]["sha256"])]
-        files += [(d["file"], d["sha256"]) for k, d in manifest.get("detector", {}).items()
-                  if isinstance(d, dict) and "file" in d]
-    except (KeyError, TypeError) as exc:
-        raise BundleError(f"{path}: manifest entry lacks {exc} (damaged or hand-edited)") from None
-    for name, digest in files:
-        f = path / name
-        if not f.is_file():
+    for name in manifest.file_names():
+        if not (path / name).is_file():
             raise BundleError(f"{path}: missing file {name}")
-        if verify and sha256_file(f) != digest:
-            raise BundleError(f"{path}: {name} does not match its sha256 (corrupt or altered)")
+    files = manifest.files(variant)
     if verify:
+        for name, digest in files:
+            if sha256_file(path / name) != digest:
+                raise BundleError(f"{path}: {name} does not match its sha256 (corrupt or altered)")
         bundle._opened = _check_runtime(path, [name for name, _ in files], threads)
+        name = bundle.model.file
+        _check_embedder(path, name, manifest.embedding, bundle._opened[name][1])
     return bundle
 
 
@@ -180,6 +180,19 @@ def _check_runtime(path: Path, names, threads: int | None = None) -> dict:
             raise BundleError(f"{path}: {name} cannot run on this TFLite runtime ({RUNTIME}: "
                               f"{str(exc).strip().splitlines()[0]})") from None
     return opened
+
+
+def _check_embedder(path: Path, name: str, spec: EmbeddingSpec, interpreter):
+    """Refuse an embedding model that takes other faces than the manifest says (size,
+    colour as its channel count) or gives embeddings of another length."""
+    shape = [int(n) for n in interpreter.get_input_details()[0]["shape"]]
+    dim = int(interpreter.get_output_details()[0]["shape"][-1])
+    inp = spec.input
+    if shape[1:] != [inp.size, inp.size, inp.channels] or dim != spec.dim:
+        takes = "x".join(map(str, shape[1:]))
+        raise BundleError(
+            f"{path}: {name} takes {takes} faces and gives {dim} numbers, but the manifest "
+            f"says {inp.size}x{inp.size}x{inp.channels} ({inp.colour}) and {spec.dim}")
 
 
 class ThumbnailEmbedder:

@@ -44,7 +44,7 @@ def main(bundles, threads, warmup, runs, faces, aligned, clip, gallery_sizes, sk
         fail(str(exc))
     labelled = _labelled(faces) if faces else None
     for b in loaded:
-        name = b.manifest.get("name", str(b.path))
+        name = b.name
         entry = report["bundles"][name] = {"path": str(b.path)}
         if "embed" not in skip:
             entry["embedding"] = _embedding(b, threads, warmup, runs)
@@ -80,14 +80,13 @@ HEADER = f"{'':<28}{'min':>8}{'mean':>8}{'p50':>8}{'p95':>8}{'p99':>8}   (ms)"
 def _embedding(b, threads, warmup, runs):
     from edge.bench import embedding_latency
 
-    name = b.manifest.get("name")
-    click.echo(f"\n[{name}] embedding per face, warm-up {warmup}, {runs} runs")
+    click.echo(f"\n[{b.name}] embedding per face, warm-up {warmup}, {runs} runs")
     click.echo(HEADER + "   size MB  load ms  peak RSS MB")
     out = {}
-    for variant, spec in b.spec["variants"].items():
+    for variant, model in b.spec.variants.items():
         out[variant] = []
         for t in threads:
-            r = embedding_latency(b.file(spec["file"]), t, warmup, runs)
+            r = embedding_latency(b.file(model.file), t, warmup, runs)
             out[variant].append(r)
             click.echo(_row(f"{variant}, {t} thread{'s' if t > 1 else ''}", r)
                        + f"{r['bytes'] / 1e6:>10.2f}{r['load_ms']:>9.1f}{r['peak_rss_mb']:>13.1f}")
@@ -159,14 +158,14 @@ def _accuracy(b, labelled, aligned):
 
     thumbs, labels, skipped = _thumbnails(b, labelled, aligned)
     n_way = min(20, int((np.bincount(labels) >= 2).sum())) if len(labels) else 0
-    click.echo(f"\n[{b.manifest.get('name')}] accuracy on {len(thumbs)} faces of "
+    click.echo(f"\n[{b.name}] accuracy on {len(thumbs)} faces of "
                f"{len(labelled)} people ({_skipped(skipped)}), "
                f"{n_way}-way one-shot over 2000 trials")
     if n_way < 2:
         click.echo("  (accuracy skipped: fewer than two people with two usable faces)")
         return {}
     out = {}
-    for variant in b.spec["variants"]:
+    for variant in b.spec.variants:
         v = load_bundle(b.path, variant)
         emb = v.thumbnail_embedder(2).embed(thumbs)
         shot = metrics.one_shot(emb, labels, n_way, 2000, 0)
@@ -190,11 +189,11 @@ def _detector(b, labelled, threads):
 
     rng = np.random.default_rng(0)
     faces = [imgs[0] for imgs in list(labelled.values())[:2]] if labelled else []
-    click.echo(f"\n[{b.manifest.get('name')}] detector per frame "
+    click.echo(f"\n[{b.name}] detector per frame "
                f"({len(faces)} real face{'s' if len(faces) != 1 else ''} pasted in; warm-up 5, 30 runs)")
     click.echo(HEADER + "   faces")
     out = []
-    variant = b.manifest["detector"].get("variant", "fp32")
+    variant = b.manifest.detector.variant or "fp32"
     det = b.detector(max(threads))
     for size in ((320, 240), (640, 480), (1280, 720)):
         r = detector_latency(det, scene(size, faces, rng))
@@ -216,7 +215,7 @@ def _pipeline(b, clip, labelled):
             clip = str(Path(made_dir) / "clip.mp4")
             make_clip(labelled, seed=0, segments=4, frames_per_segment=30).write(clip)
         out = _pipeline_runs(b, clip)
-    click.echo(f"\n[{b.manifest.get('name')}] pipeline on {clip}: "
+    click.echo(f"\n[{b.name}] pipeline on {clip}: "
                + ", ".join(f"detection every {k.split('_')[1]} frame(s): {v['fps']:.1f} fps"
                            for k, v in out.items()))
     for stage in ("detect", "align", "embed", "match"):

@@ -71,8 +71,8 @@ def embed(crops_dir: Path, out: Path, data: Path | None, names):
         files = sorted((crops_dir / name).glob("*.png"))
         if not files:
             sys.exit(f"no crops for bundle {name} in {crops_dir / name}")
-        faces = np.stack([read_crop(f, default.spec["input"]["colour"]) for f in files])
-        for variant in default.spec["variants"]:
+        faces = np.stack([read_crop(f, default.spec.input.colour) for f in files])
+        for variant in default.spec.variants:
             same = variant == default.variant
             embedder = (default if same else load_bundle(name, variant, threads=1)).embedder(threads=1)
             arrays[f"{name}/{variant}"] = embedder.embed(faces)

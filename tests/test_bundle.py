@@ -30,34 +30,33 @@ def bundle():
 
 def test_the_shipped_bundle_loads_and_describes_itself(bundle):
     m = bundle.manifest
-    assert BUNDLE in shipped_bundles() and m["schema"] == SCHEMA and m["name"] == BUNDLE
-    emb = m["embedding"]
-    assert emb["default_variant"] == bundle.variant and bundle.variant in emb["variants"]
-    inp = emb["input"]
-    assert isinstance(inp["size"], int) and inp["colour"] in ("grey", "rgb")
-    assert isinstance(inp["mean"], float) and isinstance(inp["scale"], float)
-    for name, v in emb["variants"].items():
-        assert isinstance(v["threshold"], float) and 0 < v["threshold"] < 2, name
-        assert sha256_file(bundle.path / v["file"]) == v["sha256"]
-        assert (bundle.path / v["file"]).stat().st_size == v["bytes"]
-    for net in ("pnet", "rnet", "onet"):
-        d = m["detector"][net]
-        assert sha256_file(bundle.path / d["file"]) == d["sha256"]
-    assert m["licence"] and m["created"]
+    assert BUNDLE in shipped_bundles() and m.schema == SCHEMA and m.name == bundle.name == BUNDLE
+    emb = m.embedding
+    assert emb.default_variant == bundle.variant and bundle.variant in emb.variants
+    inp = emb.input
+    assert isinstance(inp.size, int) and inp.colour in ("grey", "rgb")
+    assert isinstance(inp.mean, float) and isinstance(inp.scale, float)
+    for name, v in emb.variants.items():
+        assert v.name == name and isinstance(v.threshold, float) and 0 < v.threshold < 2, name
+        assert sha256_file(bundle.path / v.file) == v.sha256
+        assert (bundle.path / v.file).stat().st_size == v.bytes
+    for net in m.detector.nets.values():
+        assert sha256_file(bundle.path / net.file) == net.sha256
+    assert m.licence and m.created
 
 
 def test_its_models_run_on_the_device_runtime(bundle):
     """The embedder takes the manifest's size and colour and gives unit vectors of the
     manifest's length; the detector finds the one face of a padded celebrity crop."""
-    inp = bundle.spec["input"]
+    inp = bundle.spec.input
     embedder = bundle.embedder(threads=1)
-    assert embedder.size == inp["size"]
-    assert embedder.channels == (1 if inp["colour"] == "grey" else 3)
-    assert embedder.dim == bundle.spec["dim"]
-    shape = (3, inp["size"], inp["size"]) + (() if inp["colour"] == "grey" else (3,))
+    assert embedder.size == inp.size
+    assert embedder.channels == inp.channels == (1 if inp.colour == "grey" else 3)
+    assert embedder.dim == bundle.spec.dim
+    shape = (3, inp.size, inp.size) + (() if inp.colour == "grey" else (3,))
     faces = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     e = embedder.embed(faces)
-    assert e.shape == (3, bundle.spec["dim"]) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
+    assert e.shape == (3, bundle.spec.dim) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
     assert np.allclose(embedder.embed(faces[:1]), e[:1], atol=1e-5)  # batch size does not matter
     faces = bundle.detector(threads=1).detect(celeb("iu"))
     assert len(faces) == 1 and faces[0].score > 0.9 and faces[0].landmarks.shape == (5, 2)
@@ -72,9 +71,9 @@ def test_a_stored_thumbnail_embeds_like_a_face_aligned_at_the_model_size(bundle)
     image, detector = orl(1, 1), bundle.detector(threads=1)
     snap = snapshot_of(image, detector)
     assert snap.thumbnail.shape == (112, 112, 3)
-    inp = bundle.spec["input"]
-    direct = to_colour(align_face(image, detector.detect(image)[0].landmarks, inp["size"]),
-                       inp["colour"])
+    inp = bundle.spec.input
+    direct = to_colour(align_face(image, detector.detect(image)[0].landmarks, inp.size),
+                       inp.colour)
     a = bundle.thumbnail_embedder(threads=1).embed([snap.thumbnail])
     b = bundle.embedder(threads=1).embed(direct[None])
     assert float((a * b).sum()) > 0.95
@@ -108,20 +107,20 @@ def test_the_models_opened_by_the_check_serve_the_detector_and_embedder(made):
 
     bundle = load_bundle(BUNDLE, threads=2)
     checked = {name: interpreter for name, threads, interpreter in made}
-    nets = [bundle.manifest["detector"][k]["file"] for k in ("pnet", "rnet", "onet")]
-    assert sorted(checked) == sorted([bundle.model["file"], *nets])
+    nets = [net.file for net in bundle.manifest.detector.nets.values()]
+    assert sorted(checked) == sorted([bundle.model.file, *nets])
     assert {threads for _, threads, _ in made} == {2}
     made.clear()
     embedder, detector = bundle.embedder(2), bundle.detector(2)
-    assert made == [] and embedder.interpreter is checked[bundle.model["file"]]
+    assert made == [] and embedder.interpreter is checked[bundle.model.file]
     (face,) = detector.detect(celeb("iu"))
     for net, name in zip((detector.pnet, detector.rnet, detector.onet), nets):
         assert checked[name] in net.interpreters.values()  # resized for its first shape
         assert [n for n, _, _ in made].count(name) == len(net.interpreters) - 1
-    inp = bundle.spec["input"]
-    shape = (2, inp["size"], inp["size"]) + (() if inp["colour"] == "grey" else (3,))
+    inp = bundle.spec.input
+    shape = (2, inp.size, inp.size) + (() if inp.colour == "grey" else (3,))
     faces = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
-    fresh = Embedder(bundle.file(bundle.model["file"]), inp["mean"], inp["scale"], 2)
+    fresh = Embedder(bundle.file(bundle.model.file), inp.mean, inp.scale, 2)
     assert np.allclose(embedder.embed(faces), fresh.embed(faces), atol=1e-6)
 
 
@@ -129,7 +128,7 @@ def test_an_interpreter_serves_one_user_and_only_its_thread_count(made):
     """Interpreters are not shared (a second embedder opens its own), and one the check
     made with 1 thread is never handed to a user asking for 4."""
     bundle = load_bundle(BUNDLE, threads=1)
-    name = bundle.model["file"]
+    name = bundle.model.file
     checked = {n: interpreter for n, _, interpreter in made}
     made.clear()
     four = bundle.embedder(4)
@@ -137,7 +136,7 @@ def test_an_interpreter_serves_one_user_and_only_its_thread_count(made):
     one = bundle.embedder(1)  # the check's was dropped by the first request
     assert one.interpreter is not checked[name] and [(n, t) for n, t, _ in made[1:]] == [(name, 1)]
     detector = bundle.detector(1)
-    assert detector.pnet.spare is checked[bundle.manifest["detector"]["pnet"]["file"]]
+    assert detector.pnet.spare is checked[bundle.manifest.detector.pnet.file]
     assert bundle.detector(1).pnet.spare is None
 
 

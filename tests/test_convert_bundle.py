@@ -109,10 +109,11 @@ def test_a_mirror_averaged_network_names_a_face_and_its_mirror_alike(built, fold
     """The default network embeds each face plus its mirror image inside the model, so a
     face and its mirror image get one embedding, in every variant (int8 included)."""
     from edge.bundle import load_bundle
+    from edge.manifest import read_manifest
     from train.data import load_folder
 
     out, _ = built
-    assert json.loads((out / "manifest.json").read_text())["embedding"]["mirror_averaged"]
+    assert read_manifest(out).embedding.mirror_averaged is True
     faces = load_folder(folders[1], size=SIZE).images[:20]
     for variant in VARIANTS:
         embedder = load_bundle(out, variant).embedder()
@@ -124,37 +125,38 @@ def test_a_mirror_averaged_network_names_a_face_and_its_mirror_alike(built, fold
 
 def test_the_manifest_says_what_the_device_needs(built, model):
     from edge.bundle import SCHEMA, load_bundle, sha256_file
+    from edge.manifest import read_manifest
 
     out, report = built
-    m = json.loads((out / "manifest.json").read_text())
+    m = read_manifest(out)
+    assert (out / "manifest.json").read_text() == m.to_json()  # written as the reader reads it
     summary = json.loads((model / "summary.json").read_text())
-    assert m["schema"] == SCHEMA and m["name"] == "tiny"
-    emb = m["embedding"]
-    assert emb["architecture"] == "edge" and emb["dim"] == summary["embedding_dim"]
-    assert emb["input"]["size"] == SIZE and emb["input"]["colour"] == "grey"
-    assert (emb["input"]["mean"], emb["input"]["scale"]) == (127.5, 128.0)
-    assert emb["default_variant"] == "int8" and sorted(emb["variants"]) == sorted(VARIANTS)
-    for name, v in emb["variants"].items():
-        f = out / v["file"]
+    assert m.schema == SCHEMA and m.name == "tiny"
+    emb = m.embedding
+    assert emb.architecture == "edge" and emb.dim == summary["embedding_dim"]
+    assert emb.input.size == SIZE and emb.input.colour == "grey"
+    assert (emb.input.mean, emb.input.scale) == (127.5, 128.0)
+    assert emb.default_variant == "int8" and sorted(emb.variants) == sorted(VARIANTS)
+    for name, v in emb.variants.items():
+        f = out / v.file
         assert f.name == f"embedding_{name}.tflite"
-        assert sha256_file(f) == v["sha256"] and f.stat().st_size == v["bytes"]
-        assert type(v["threshold"]) is float and 0 < v["threshold"] < 2
-        assert 0 <= v["one_shot"] <= 1 and 0 <= v["auc"] <= 1
-        curve = v["identification"]
-        assert curve["fpir"] == 0.01 and curve["gallery"] == 50 and curve["pairs"] >= 100
-        assert np.all(np.diff(curve["far"]) > 0) and np.all(np.diff(curve["threshold"]) >= 0)
-        assert 0 <= v["wild"]["known_right"] <= 1 and v["wild"]["rounds"] == 5
+        assert sha256_file(f) == v.sha256 and f.stat().st_size == v.bytes
+        assert type(v.threshold) is float and 0 < v.threshold < 2
+        assert 0 <= v.one_shot <= 1 and 0 <= v.auc <= 1
+        curve = v.identification
+        assert curve.fpir == 0.01 and curve.gallery == 50 and curve.pairs >= 100
+        assert np.all(np.diff(curve.far) > 0) and np.all(np.diff(curve.threshold) >= 0)
+        assert 0 <= v.wild["known_right"] <= 1 and v.wild["rounds"] == 5
         device = load_bundle(out, name, verify=False)
-        assert device.threshold_for(50) == pytest.approx(v["threshold"])
+        assert device.threshold_for(50) == pytest.approx(v.threshold)
         assert device.threshold_for(1) >= device.threshold_for(50) >= device.threshold_for(5000)
         assert device.threshold_for(50, fpir=0.1) >= device.threshold_for(50)
     assert "Wild protocol (open set" in (out / "report.md").read_text()
-    sizes = {n: v["bytes"] for n, v in emb["variants"].items()}
+    sizes = {n: v.bytes for n, v in emb.variants.items()}
     assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
-    for net in ("pnet", "rnet", "onet"):
-        d = m["detector"][net]
-        assert sha256_file(out / d["file"]) == d["sha256"]
-    assert m["training"]["config"]["arch"] == "edge" and m["training"]["epochs_run"] == 1
+    for net in m.detector.nets.values():
+        assert sha256_file(out / net.file) == net.sha256
+    assert m.training["config"]["arch"] == "edge" and m.training["epochs_run"] == 1
     assert report["int8_ok"] and (out / "report.md").read_text().startswith("# Conversion report")
     # readable by whoever runs the device (the work folder began as a private temp folder)
     assert stat.S_IMODE(out.stat().st_mode) & 0o055 == 0o055
@@ -186,3 +188,16 @@ def test_an_existing_bundle_is_not_overwritten(built, model, folders):
                                        "--eval", str(folders[1])])
     assert result.exit_code == 1 and "exists (use --overwrite" in result.stderr
     assert (out / "manifest.json").read_bytes() == before
+
+
+def test_a_manifest_the_device_would_refuse_stops_the_conversion(built):
+    """The writer checks as the reader does: a NaN threshold is refused before writing."""
+    from convert.bundle import ConvertError, _manifest
+
+    out, _ = built
+    data = json.loads((out / "manifest.json").read_text())
+    assert _manifest(data).to_json() == (out / "manifest.json").read_text()
+    data["embedding"]["variants"]["int8"]["threshold"] = float("nan")
+    with pytest.raises(ConvertError, match=r"would not load on a device: manifest field "
+                                           r"embedding\.variants\.int8\.threshold is nan"):
+        _manifest(data)

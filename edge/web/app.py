@@ -39,7 +39,7 @@ def create_app(bundle, gallery_path=None, pipeline=None, token: str | None = Non
     threshold = (pipeline.matcher.rule or pipeline.matcher.threshold) if pipeline else None
     ops = Operations(bundle, gallery_path, threshold, threads)
     live = live or LiveFeed()
-    info = {"bundle": bundle.manifest.get("name", bundle.path.name), "variant": bundle.variant,
+    info = {"bundle": bundle.name, "variant": bundle.variant,
             "threshold": ops.threshold, "has_source": pipeline is not None,
             "max_upload_mb": max_upload_bytes / 2**20, "max_megapixels": max_pixels / 1e6}
     app.jinja_env.filters["clock"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t))
