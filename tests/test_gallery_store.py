@@ -1,12 +1,17 @@
-"""The gallery file: storage, names, enrolment rules, schema, thumbnails, re-embedding."""
+"""The gallery file: storage, names, enrolment rules, schema, thumbnails, re-embedding,
+and the store as the one module that speaks SQL."""
+import ast
 import hashlib
+import re
 import sqlite3
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import gallery as gallery_package
 from gallery import (CorruptFile, DuplicatePerson, Gallery, GalleryError, InvalidName,
                      ModelMismatch, SchemaTooNew, UnknownPerson, clean_name, png, schema)
 
@@ -307,3 +312,74 @@ def test_reembed_catches_enrolments_made_meanwhile(tmp_path):
             other.enrol("Bob", vec(2), MODEL_A, face(2))
         assert g.reembed(embedder, progress=enrol_meanwhile) == 2
         assert g.models() == [embedder.sha256] and len(g.people()) == 2
+
+
+# -- the store is the only module that speaks SQL -----------------------------------------
+
+SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT"
+                 r"|RELEASE|CREATE|DROP|ALTER|REPLACE)\b")
+
+
+def sql_in(source: str, rel: str) -> list[str]:
+    """Each use of a connection (``_conn``, ``execute``, ``cursor``...) and each string
+    that reads as SQL in ``source``, as "file:line what"."""
+    found = []
+    for node in ast.walk(ast.parse(source, rel)):
+        if isinstance(node, ast.Attribute) and node.attr in (
+                "_conn", "execute", "executemany", "executescript", "cursor"):
+            found.append(f"{rel}:{node.lineno} .{node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and SQL.match(node.value):
+            found.append(f"{rel}:{node.lineno} {node.value.split()[0]}")
+    return found
+
+
+def test_only_the_store_and_schema_speak_sql():
+    """Every other module of gallery/ (and everything under edge/) reaches the file
+    through Gallery's public methods: no private connection, no SQL of its own."""
+    root = Path(gallery_package.__file__).resolve().parents[1]
+    files = sorted((root / "gallery").glob("*.py")) + sorted((root / "edge").rglob("*.py"))
+    assert len(files) > 20
+    found = [hit for path in files if path.name not in ("store.py", "schema.py")
+             or path.parent.name != "gallery"
+             for hit in sql_in(path.read_text(), path.relative_to(root).as_posix())]
+    assert found == []
+    store = (root / "gallery" / "store.py").read_text()
+    assert sql_in(store, "gallery/store.py")  # the scan does find SQL where there is some
+    assert sorted(sql_in('g._conn.execute("DELETE FROM people")', "x.py")) == [
+        "x.py:1 ._conn", "x.py:1 .execute", "x.py:1 DELETE"]
+
+
+def test_rows_and_integrity(gallery):
+    gallery.enrol("Ada", vec(1), MODEL_A, face(1), source="camera", quality=0.5)
+    gallery.enrol("Ada", vec(2), MODEL_A, face(2), append=True, created="2020-01-01T00:00:00")
+    rows = gallery.rows()
+    assert [r[1:] for r in rows.people] == [("Ada", rows.people[0][2])]
+    (a, b) = rows.embeddings
+    assert a[1] == b[1] == rows.people[0][0] and a[3:7] == (128, MODEL_A, "camera", 0.5)
+    assert np.frombuffer(a[2], "<f4").tolist() == (vec(1) / np.linalg.norm(vec(1))).tolist()
+    assert b[7] == "2020-01-01T00:00:00"
+    assert np.array_equal(png.decode(rows.thumbnails[b[0]]), face(2))
+    assert gallery.integrity() == [] and gallery.integrity(quick=True) == []
+    gallery._conn.execute("PRAGMA foreign_keys = OFF")
+    gallery._conn.execute("DELETE FROM people")
+    assert gallery.integrity() == [f"sqlite: row {a[0]} of embeddings points at a missing "
+                                   "people row", f"sqlite: row {b[0]} of embeddings points "
+                                   "at a missing people row"]
+
+
+def test_replace_embeddings_is_all_or_nothing(gallery):
+    a = gallery.enrol("Ada", vec(1), MODEL_A, face(1))
+    b = gallery.enrol("Bob", vec(2), MODEL_A, face(2))
+    assert [eid for eid, _ in gallery.thumbnails_to_reembed(MODEL_B)] == [a, b]
+    assert gallery.thumbnails_to_reembed(MODEL_A) == []
+    with pytest.raises(GalleryError, match="1 embeddings were not re-embedded"):
+        gallery.replace_embeddings({a: vec(3, 32)}, MODEL_B)
+    with pytest.raises(GalleryError, match="sizes"):
+        gallery.replace_embeddings({a: vec(3, 32), b: vec(4, 16)}, MODEL_B)
+    assert gallery.models() == [MODEL_A]
+    assert gallery.replace_embeddings({a: 2 * vec(3, 32), b: vec(4, 32)}, MODEL_B) == 2
+    names, matrix = gallery.embeddings(MODEL_B)
+    assert names == ["Ada", "Bob"] and matrix.shape == (2, 32)
+    np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1, rtol=1e-6)
+    assert gallery.check() == []
