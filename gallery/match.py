@@ -40,7 +40,9 @@ class Match:
                 "candidates": [{"name": n, "distance": d} for n, d in self.candidates]}
 
 
-UNKNOWN = Match(None, None, None, ())
+# The Match of every face while no one is enrolled: no name, no distance, no candidates.
+# Not named UNKNOWN: that word is the label the commands show for a face with no name.
+NO_MATCH = Match(None, None, None, ())
 
 
 class Matcher:
@@ -117,7 +119,7 @@ class Matcher:
         self.refresh()
         q = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if not self._names:
-            return [UNKNOWN] * len(q)
+            return [NO_MATCH] * len(q)
         if q.ndim != 2 or q.shape[1] != self._matrix.shape[1]:
             raise GalleryError(f"embeddings of shape {q.shape} do not fit a gallery of "
                                f"{self._matrix.shape[1]}-value embeddings")

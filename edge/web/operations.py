@@ -26,8 +26,7 @@ from edge.identify import FaceResult
 from edge.images import ImageError
 from edge.track import UNKNOWN
 from gallery.errors import DuplicatePerson, GalleryError, UnknownPerson
-from gallery.match import UNKNOWN as NO_MATCH
-from gallery.match import Matcher
+from gallery.match import NO_MATCH, Matcher
 from gallery.names import clean_name
 from gallery.store import Gallery, default_path, open_existing
 
