@@ -109,7 +109,7 @@ class Bundle:
                         self.sha256, self._take(self.model["file"], threads))
 
     def thumbnail_embedder(self, threads: int | None = None) -> "ThumbnailEmbedder":
-        """An embedder of stored thumbnails (112 px BGR aligned crops, see edge.enroll)."""
+        """An embedder of stored thumbnails (112 px BGR aligned crops, see edge.enrol)."""
         inp = self.spec["input"]
         return ThumbnailEmbedder(self.embedder(threads), int(inp["size"]), inp["colour"])
 

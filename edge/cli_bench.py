@@ -124,7 +124,7 @@ def _thumbnails(b, labelled, aligned):
 
     import cv2
 
-    from edge.enroll import THUMBNAIL, EnrolError, snapshot_of
+    from edge.enrol import THUMBNAIL, EnrolError, snapshot_of
 
     det = None if aligned else b.detector(2)
     thumbs, labels, skipped = [], [], Counter()

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from edge.cli_common import bundle_options, fail, gallery_option, open_bundle
-from edge.enroll import MIN_FACE, MIN_SHARPNESS
+from edge.enrol import MIN_FACE, MIN_SHARPNESS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +35,7 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
     A photo must show exactly one face, large and sharp enough; otherwise nothing is
     written and the reason is given in one line.
     """
-    from edge.enroll import EnrolError
+    from edge.enrol import EnrolError
     from gallery.errors import GalleryError
     from gallery.store import Gallery, default_path, open_existing
 
@@ -74,7 +74,7 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
 def _store(store, create, embedder, name, snaps, append):
     """Enrol ``name`` and return the gallery; ``store`` None: there is none yet, and
     ``create()`` makes it now that the name and snapshots have passed."""
-    from edge.enroll import check_name, enrol
+    from edge.enrol import check_name, enrol
 
     name = check_name(store, name, append)
     if store is None:
@@ -86,7 +86,7 @@ def _store(store, create, embedder, name, snaps, append):
 
 
 def _photo_snapshots(paths, detector, opts):
-    from edge.enroll import EnrolError, snapshot_of
+    from edge.enrol import EnrolError, snapshot_of
     from edge.images import ImageError, read_image
 
     snaps = []
@@ -99,7 +99,7 @@ def _photo_snapshots(paths, detector, opts):
 
 
 def _camera_snapshot(camera, detector, countdown, opts):
-    from edge.enroll import EnrolError, snapshot_of
+    from edge.enrol import EnrolError, snapshot_of
     from edge.sources import SourceError, open_source
 
     try:
@@ -120,7 +120,7 @@ def _camera_snapshot(camera, detector, countdown, opts):
 
 def _from_dir(store, create, detector, embedder, root, append, opts) -> int:
     """Each sub-folder a person, each person all-or-nothing; returns the exit status."""
-    from edge.enroll import EnrolError
+    from edge.enrol import EnrolError
     from edge.images import is_image_name
     from gallery.errors import GalleryError
 

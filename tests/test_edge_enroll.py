@@ -123,7 +123,7 @@ def test_unusable_photos_are_refused(gallery, photos, photo, reason):
 
 
 def test_a_clearly_dominant_face_is_enrolled_beside_a_bystander(gallery, photos):
-    from edge.enroll import DOMINANT, snapshot_of
+    from edge.enrol import DOMINANT, snapshot_of
 
     bundle = load_bundle(BUNDLE)
     found = sorted(f.size for f in bundle.detector(1).detect(cv2.imread(photos["bystander"]))

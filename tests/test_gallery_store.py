@@ -383,3 +383,42 @@ def test_replace_embeddings_is_all_or_nothing(gallery):
     assert names == ["Ada", "Bob"] and matrix.shape == (2, 32)
     np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1, rtol=1e-6)
     assert gallery.check() == []
+
+
+AMERICAN = re.compile(r"enroll(?!ed|ing|able|er)", re.IGNORECASE)  # enroll, enrollment
+
+
+def identifiers(tree):
+    """Every name a module defines or uses: variables, attributes, functions, classes,
+    arguments, keywords and imported modules."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            yield node.lineno, node.id
+        elif isinstance(node, ast.Attribute):
+            yield node.lineno, node.attr
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node.lineno, node.name
+        elif isinstance(node, ast.arg):
+            yield node.lineno, node.arg
+        elif isinstance(node, ast.keyword) and node.arg:
+            yield node.value.lineno, node.arg
+        elif isinstance(node, ast.alias):
+            yield node.lineno, node.asname or node.name
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.lineno, node.module
+
+
+def test_one_spelling_of_enrol_in_the_code():
+    """gallery/ and edge/ spell it "enrol", "enrolment" (as the docs do); only the command
+    edge-enroll and its module edge/cli_enroll.py keep the command's spelling."""
+    root = Path(gallery_package.__file__).resolve().parents[1]
+    files = sorted((root / "gallery").glob("*.py")) + sorted((root / "edge").rglob("*.py"))
+    found = [f"{path.relative_to(root)}: file name" for path in files
+             if AMERICAN.search(path.stem) and path.stem != "cli_enroll"]
+    for path in files:
+        for line, name in identifiers(ast.parse(path.read_text())):
+            if AMERICAN.search(name.replace("cli_enroll", "")):
+                found.append(f"{path.relative_to(root)}:{line} {name}")
+    assert found == []
+    assert sorted(n for _, n in identifiers(ast.parse("from edge.enroll import x as enrollment"))
+                  if AMERICAN.search(n)) == ["edge.enroll", "enrollment"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from edge.align import align_face, to_colour
 from edge.draw import annotate
-from edge.enroll import EnrolError, check_name, enrol, snapshot_of
+from edge.enrol import EnrolError, check_name, enrol, snapshot_of
 from edge.identify import FaceResult
 from edge.images import ImageError
 from edge.track import UNKNOWN
