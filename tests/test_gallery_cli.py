@@ -72,6 +72,16 @@ def test_list_and_show(db, tmp_path):
     assert np.array_equal(gallery.png.decode(saved.read_bytes()), face(1))
 
 
+def test_help_with_h_on_the_command_and_every_verb():
+    assert "Look after the gallery" in ok("-h") and ok("-h") == ok("--help")
+    assert set(cli.commands) >= {"list", "show", "remove", "rename", "export", "import",
+                                 "check", "reembed"}
+    for verb, command in cli.commands.items():
+        out = ok(verb, "-h")  # arguments a verb needs are not asked for
+        assert out.startswith(f"Usage: cli {verb} ") and "-h, --help" in out, verb
+        assert command.help.split("\n")[0].strip() in out
+
+
 def test_gallery_from_environment(db, monkeypatch):
     monkeypatch.setenv("EDGE_GALLERY", str(db))
     assert "Ada" in ok("list")
