@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from edge.cli_common import bundle_options, fail, gallery_option, open_bundle
+from edge.cli_common import bundle_options, error_line, fail, gallery_option, open_bundle
 from edge.enrol import MIN_FACE, MIN_SHARPNESS
 
 
@@ -67,8 +67,8 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
             else:
                 snaps = _photo_snapshots(images, detector, opts)
             _store(store, create, embedder, name, snaps, append)
-        except (EnrolError, GalleryError) as exc:
-            fail(str(exc))
+        except (EnrolError, GalleryError) as exc:  # another model's gallery: say the fix
+            fail(error_line(exc, b))
 
 
 def _store(store, create, embedder, name, snaps, append):
@@ -119,10 +119,11 @@ def _camera_snapshot(camera, detector, countdown, opts):
 
 
 def _from_dir(store, create, detector, embedder, root, append, opts) -> int:
-    """Each sub-folder a person, each person all-or-nothing; returns the exit status."""
+    """Each sub-folder a person, each person all-or-nothing; returns the exit status.
+    A gallery of another model's embeddings stops it at the first person (ModelMismatch)."""
     from edge.enrol import EnrolError
     from edge.images import is_image_name
-    from gallery.errors import GalleryError
+    from gallery.errors import GalleryError, ModelMismatch
 
     people = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     if not people:
@@ -135,6 +136,8 @@ def _from_dir(store, create, detector, embedder, root, append, opts) -> int:
                 raise EnrolError(f"{person}: no photos")
             snaps = _photo_snapshots(photos, detector, opts)
             store = _store(store, create, embedder, person.name, snaps, append)
+        except ModelMismatch:
+            raise  # refuses everyone alike: said once, by the caller
         except (EnrolError, GalleryError) as exc:
             click.echo(f"refused {person.name}: {exc}", err=True)
             failed += 1

@@ -211,13 +211,17 @@ def check(ctx, gallery_path, as_json):
 @click.option("--bundle", required=True,
               help="The bundle (folder, or name of a bundle that ships) whose model "
                    "makes the new embeddings.")
+@click.option("--variant", help="Model variant in the bundle (fp32, int8, ...); "
+                                "default: the bundle's.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads.")
 @_gallery_option
-def reembed(bundle, threads, gallery_path):
+def reembed(bundle, variant, threads, gallery_path):
     """Re-make every embedding from its face crop with BUNDLE's model.
 
     Needed after switching to a new bundle: a gallery holds one model's embeddings.
-    All embeddings change in one transaction, or none do.
+    All embeddings change in one transaction, or none do. Afterwards the gallery
+    matches faces embedded by the new bundle only: the old bundle's embeddings no
+    longer match.
     """
     try:
         from edge.bundle import load_embedder
@@ -225,7 +229,7 @@ def reembed(bundle, threads, gallery_path):
         raise click.ClickException(f"cannot load bundles: the edge runtime is missing "
                                    f"({exc})") from None
     try:
-        embedder = load_embedder(bundle, threads)
+        embedder = load_embedder(bundle, threads, variant)
     except Exception as exc:  # a bad bundle is a user error: one line, no traceback
         raise click.ClickException(f"cannot load bundle {bundle}: {exc}") from None
     with _open(gallery_path) as g:

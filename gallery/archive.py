@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from . import png
-from .errors import ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError, ModelMismatch
+from .errors import (ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError, ModelMismatch,
+                     reembed_command)
 from .names import clean_name
 from .values import check_sha256, now, short, unit_vector
 
@@ -180,7 +181,7 @@ def import_(gallery, source: str | Path | Export, on_duplicate: str = "refuse") 
             raise ModelMismatch(
                 f"{path} holds embeddings of model {short(models[0])}, this gallery of "
                 f"model {short(stored[0])}: re-embed one so both use the same bundle "
-                "(edge-gallery reembed --bundle NEW)")
+                f"(this one with {reembed_command(gallery.path)})")
         taken = {p.name for p in gallery.people()}
         clashes = [p["name"] for p in people if p["name"] in taken]
         if clashes and on_duplicate == "refuse":

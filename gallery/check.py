@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 
 from . import png
-from .errors import GalleryError
+from .errors import GalleryError, reembed_command
 from .names import clean_name
 from .values import check_sha256, short
 
@@ -16,19 +16,20 @@ def check(gallery) -> list[str]:
     """Every problem found in ``gallery``, one line each; empty when all is well."""
     try:
         with gallery.snapshot():
-            return gallery.integrity() + _invariants(gallery.rows())
+            return gallery.integrity() + _invariants(gallery.rows(), gallery.path)
     except (sqlite3.DatabaseError, GalleryError, TypeError, ValueError) as exc:
         return [f"cannot read the file: it is damaged ({type(exc).__name__}: {exc})"]
 
 
-def _invariants(rows) -> list[str]:
-    """What the gallery promises beyond SQLite's constraints, checked on ``rows``."""
+def _invariants(rows, path) -> list[str]:
+    """What the gallery at ``path`` promises beyond SQLite's constraints, checked on
+    ``rows``."""
     problems = []
     kinds = Counter((model, dim) for _, _, _, dim, model, *_ in rows.embeddings)
     if len(kinds) > 1:
         problems.append("embeddings from more than one model or size: " + ", ".join(
             f"{n} of model {short(m)} (dim {d})" for (m, d), n in sorted(kinds.items()))
-            + "; re-embed with edge-gallery reembed --bundle NEW")
+            + f"; re-embed with {reembed_command(path)}")
     for model, _ in sorted(kinds):
         try:
             check_sha256(model)

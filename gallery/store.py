@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, ModelMismatch,
-                     UnknownPerson)
+from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, UnknownPerson,
+                     model_mismatch)
 from .names import clean_name
-from .values import check_sha256, now, short, thumbnail_png, unit_vector
+from .values import check_sha256, now, thumbnail_png, unit_vector
 
 
 def default_path() -> Path:
@@ -195,9 +195,7 @@ class Gallery:
         if row is None:
             return
         if row[0] != model:
-            raise ModelMismatch(
-                f"this gallery holds embeddings made by model {short(row[0])}, not "
-                f"{short(model)}: re-embed it first with edge-gallery reembed --bundle NEW")
+            raise model_mismatch(self.path, row[0], model)
         if row[1] != dim:
             raise GalleryError(f"this gallery's embeddings have {row[1]} values, "
                                f"this one has {dim}")

@@ -159,9 +159,12 @@ def test_reembed_with_a_bundle(db, monkeypatch):
             x = np.stack(faces).reshape(len(faces), -1).astype(np.float32)
             return x[:, :32] + 1.0
 
-    def load_embedder(path_or_name, threads):
+    asked = []
+
+    def load_embedder(path_or_name, threads, variant=None):
         if path_or_name == "missing":
             raise FileNotFoundError(f"no bundle called {path_or_name!r}")
+        asked.append(variant)
         return Embedder()
     bundle = types.ModuleType("edge.bundle")
     bundle.load_embedder = load_embedder
@@ -173,7 +176,9 @@ def test_reembed_with_a_bundle(db, monkeypatch):
     with Gallery(db) as g:
         g.remove("Bad")
         assert g.models() == [MODEL_A]
-    assert "re-embedded 3 embeddings" in ok("reembed", "--bundle", "new", "--gallery", db)
+    assert "re-embedded 3 embeddings" in ok("reembed", "--bundle", "new", "--variant", "fp32",
+                                            "--gallery", db)
+    assert asked[-1] == "fp32"
     with Gallery(db) as g:
         assert g.models() == [MODEL_B]
 

@@ -103,13 +103,37 @@ def test_remove_and_rename(gallery):
 
 def test_model_and_size_must_agree(gallery):
     gallery.enrol("Ada", vec(1), MODEL_A, face(1))
-    with pytest.raises(ModelMismatch, match="reembed"):
+    with pytest.raises(ModelMismatch, match="reembed") as caught:
         gallery.enrol("Bob", vec(2), MODEL_B, face(2))
+    assert (caught.value.gallery, caught.value.stored, caught.value.offered) == \
+        (gallery.path, MODEL_A, MODEL_B)
     with pytest.raises(GalleryError, match="128 values"):
         gallery.enrol("Bob", vec(2, dim=64), MODEL_A, face(2))
     with pytest.raises(GalleryError, match="64 hex"):
         gallery.enrol("Bob", vec(2), "not-a-sha", face(2))
     assert [p.name for p in gallery.people()] == ["Ada"]
+
+
+def test_the_reembed_hint_is_a_command_to_paste(tmp_path, monkeypatch):
+    """--gallery only when edge-gallery would not open that file by itself; quoted."""
+    import gallery.store
+    from gallery.errors import model_mismatch, reembed_command
+
+    monkeypatch.setattr(gallery.store, "default_path", lambda: tmp_path / "default.db")
+    monkeypatch.delenv("EDGE_GALLERY", raising=False)
+    mine = tmp_path / "my faces.db"
+    assert reembed_command(tmp_path / "default.db") == "edge-gallery reembed --bundle NEW"
+    assert reembed_command(mine, "fast", "fp32") == \
+        f"edge-gallery reembed --bundle fast --variant fp32 --gallery '{mine}'"
+    monkeypatch.setenv("EDGE_GALLERY", str(mine))
+    assert reembed_command(mine, "fast") == "edge-gallery reembed --bundle fast"
+    assert reembed_command(tmp_path / "default.db", "fast").endswith(
+        f"--gallery {tmp_path / 'default.db'}")
+    message = str(model_mismatch(mine, MODEL_A, MODEL_B, "fast"))
+    assert len(message.splitlines()) == 1 and "no longer match" in message
+    assert message.startswith(f"the gallery {mine} holds embeddings made by model "
+                              f"{MODEL_A[:12]}, not by {MODEL_B[:12]}")
+    assert message.endswith("with: edge-gallery reembed --bundle fast")
 
 
 @pytest.mark.parametrize("bad", [np.zeros(128), np.full(128, np.nan), np.zeros(0)])
