@@ -73,14 +73,16 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
 
 def _store(store, create, embedder, name, snaps, append):
     """Enrol ``name`` and return the gallery; ``store`` None: there is none yet, and
-    ``create()`` makes it now that the name and snapshots have passed."""
+    ``create()`` makes it now that the name and snapshots have passed. With ``append``,
+    says how many faces the person now has stored."""
     from edge.enrol import check_name, enrol
 
     name = check_name(store, name, append)
     if store is None:
         store = create()
     ids = enrol(store, embedder, name, snaps, append)
-    click.echo(f"enrolled {name}: {len(ids)} snapshot{'s' if len(ids) > 1 else ''} "
+    total = f", {len(store.person(name).enrolments)} stored faces in all" if append else ""
+    click.echo(f"enrolled {name}: {len(ids)} snapshot{'s' if len(ids) > 1 else ''}{total} "
                f"(gallery {store.path})")
     return store
 

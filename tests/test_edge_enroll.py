@@ -99,9 +99,12 @@ def test_one_photo_enrols_a_person(tmp_path, photos):
 
 def test_the_same_name_needs_append(gallery, photos):
     refused(gallery, "Ada", "--image", photos["good2"], match="'Ada' is already enrolled (use --append")
-    assert "enrolled Ada" in enrolled(gallery, "Ada", "--append", "--image", photos["good2"])
+    out = enrolled(gallery, "Ada", "--append", "--image", photos["good2"])
+    assert out.startswith("enrolled Ada: 1 snapshot, 2 stored faces in all (gallery ")
     people, _ = gallery_state(gallery)
     assert len(people[0][1]) == 2
+    out = enrolled(gallery, "Ada", "--append", "--image", photos["good"], "--image", photos["good2"])
+    assert out.startswith("enrolled Ada: 2 snapshots, 4 stored faces in all (gallery ")
     refused(gallery, "Bob", "--append", "--image", photos["other"], match="'Bob' is not enrolled")
 
 
