@@ -118,14 +118,35 @@ def show(name, gallery_path, as_json, thumbnails):
         click.echo(f"face crops saved in {thumbnails}")
 
 
+def _interactive() -> bool:
+    """Whether someone at a terminal can answer a question."""
+    return sys.stdin.isatty()
+
+
 @cli.command()
 @click.argument("name")
+@click.option("--yes", "-y", is_flag=True,
+              help="Remove without asking (needed when not run from a terminal).")
 @_gallery_option
-def remove(name, gallery_path):
-    """Forget NAME and all their embeddings."""
+def remove(name, yes, gallery_path):
+    """Forget NAME and all their embeddings, once you confirm (or with --yes).
+
+    There is no undo: export the gallery first to keep a copy.
+    """
     with _open(gallery_path) as g:
-        n = g.remove(name)
-    click.echo(f"removed {clean_name(name)} ({_count(n, 'embedding')})")
+        person = g.person(name)  # an unknown name is said before anything is asked
+        if not yes:
+            if not _interactive():
+                raise click.ClickException(
+                    f"edge-gallery remove asks before forgetting {person.name}, and there is "
+                    "no terminal to answer: add --yes")
+            faces = _count(len(person.enrolments), "stored face")
+            if not click.confirm(f"Remove {person.name} and their {faces} from {g.path}?",
+                                 default=False, err=True):
+                click.echo("nothing removed", err=True)
+                sys.exit(1)
+        n = g.remove(person.name)
+    click.echo(f"removed {person.name} ({_count(n, 'embedding')})")
 
 
 @cli.command()

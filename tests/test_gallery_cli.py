@@ -94,10 +94,32 @@ def test_remove_rename_and_user_errors(db):
     fails("rename", "Zoë", "x" * 65, "--gallery", db, match="64")
     fails("rename", "Zoë", "a\x1bb", "--gallery", db, match="control character")
     fails("show", "Ada", "--gallery", db, match="did you mean 'Ada Lovelace'")
-    assert "removed 李小龙 (1 embedding)" in ok("remove", "李小龙", "--gallery", db)
+    assert "removed 李小龙 (1 embedding)" in ok("remove", "李小龙", "--gallery", db, "--yes")
     fails("remove", "李小龙", "--gallery", db, match="no one named")
     assert [p["name"] for p in json.loads(ok("list", "--gallery", db, "--json"))["people"]] \
         == ["Ada Lovelace", "Zoë"]
+
+
+def test_remove_asks_first_unless_yes(db, monkeypatch):
+    from edge import cli_gallery
+
+    line = fails("remove", "Ada", "--gallery", db, match="no terminal to answer: add --yes")
+    assert line == ("Error: edge-gallery remove asks before forgetting Ada, and there is no "
+                    "terminal to answer: add --yes")
+    fails("remove", "Nobody", "--gallery", db, match="no one named 'Nobody'")  # said first
+    monkeypatch.setattr(cli_gallery, "_interactive", lambda: True)
+    answered = CliRunner().invoke(cli, ["remove", "Ada", "--gallery", str(db)], input="n\n")
+    assert answered.exit_code == 1 and answered.stdout == ""
+    assert f"Remove Ada and their 1 stored face from {db}? [y/N]" in answered.stderr
+    assert answered.stderr.strip().endswith("nothing removed")
+    answered = CliRunner().invoke(cli, ["remove", "Ada", "--gallery", str(db)], input="\n")
+    assert answered.exit_code == 1  # the default is no
+    assert "Ada" in ok("list", "--gallery", db)
+    answered = CliRunner().invoke(cli, ["remove", "Ada", "--gallery", str(db)], input="y\n")
+    assert answered.exit_code == 0 and answered.stdout == "removed Ada (1 embedding)\n"
+    assert "removed Zoë" in ok("remove", "-y", "Zoë", "--gallery", db)
+    assert [p["name"] for p in json.loads(ok("list", "--gallery", db, "--json"))["people"]] \
+        == ["李小龙"]
 
 
 def test_bad_gallery_files(tmp_path):
