@@ -13,7 +13,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 
-from edge.bundle import DEFAULT_BUNDLE
+from edge.bundle import DEFAULT_BUNDLE, BundleError, resolve
 
 
 def fail(message: str):
@@ -74,7 +74,6 @@ def error_line(exc: Exception, bundle) -> str:
     """What to print for ``exc`` met while using ``bundle`` (a loaded Bundle): when the
     gallery holds another model's embeddings, its re-embed command names this bundle
     (and variant), so it can be pasted as it is."""
-    from edge.bundle import BundleError, resolve
     from gallery.errors import ModelMismatch, model_mismatch
 
     if not isinstance(exc, ModelMismatch) or exc.gallery is None:
