@@ -2,7 +2,7 @@
 
 The clip is ``edge.clips.make_clip`` from ORL s21..s40 (people never trained on), photos
 2..10 of each, 640x480, seeded, 1 to 3 faces per segment; each person is enrolled from
-one snapshot (photo 1) with ``edge.enroll``. The loop is ``edge-identify``'s: frames
+one snapshot (photo 1) with ``edge.enrolment``. The loop is ``edge-identify``'s: frames
 decoded from the clip's MP4 by ``edge.sources``, ``edge.pipeline.Pipeline.run`` over them.
 The real command is also run as a subprocess, for its time to the first result and its
 peak resident memory.
@@ -46,7 +46,7 @@ def build_clip(photos: dict, path: Path, seed: int = 0, segments: int = 6,
 
 def enrol_gallery(bundle, photos: dict, path: Path) -> int:
     """A gallery at ``path`` with everyone enrolled from their first photo."""
-    from edge.enroll import enrol, snapshot_of
+    from edge.enrolment import enrol, snapshot_of
     from gallery.store import Gallery
 
     det, emb = bundle.detector(2), bundle.thumbnail_embedder(2)

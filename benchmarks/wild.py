@@ -3,7 +3,7 @@ people, for every bundle variant and the ``face_recognition`` peer, on the same 
 
 The photos are the evaluation people's whose labelled face ``siamese-train prepare-wild``
 found (the face nearest the centre). Each bundle embeds its aligned crops; a photo may
-be enrolled when ``edge-enroll`` would accept it (``edge.enroll.snapshot_of`` on the
+be enrolled when ``edge-enroll`` would accept it (``edge.enrolment.snapshot_of`` on the
 original photo, with the bundle's detector), and the seeded rounds of
 ``edge.metrics.open_set`` choose the same galleries for everyone measured. The threshold
 is each variant's own for a gallery of that many faces at 1% strangers accepted
@@ -44,7 +44,7 @@ def eval_photos(prepared: Path, lfw: Path) -> tuple[list[Path], list[Path], np.n
 
 def enrollable(bundle, originals: list[Path]) -> tuple[np.ndarray, dict]:
     """Which photos ``edge-enroll`` would accept, and the refusals counted by reason."""
-    from edge.enroll import EnrolError, snapshot_of
+    from edge.enrolment import EnrolError, snapshot_of
 
     detector = bundle.detector(2)
     ok, refused = [], Counter()

@@ -11,6 +11,11 @@ and ``edge.Pipeline`` for a camera or a video (``edge.open_source``, ``Pipeline.
 Nothing in this package imports tensorflow, keras or mtcnn. The verbs are imported on
 first use, so ``import edge`` stays light (the commands set their BLAS threads before
 numpy is first imported).
+
+Spelling: "enrol", "enrolment" (British) in code as in prose (``edge.enrolment.enrol``,
+``Gallery.enrol``, ``EnrolError``, ``Enrolment``); "enrolled" and "enrolling" are the
+same either way. The command keeps its name, ``edge-enroll``, and so does its module,
+``edge/cli_enroll.py``, as every ``cli_*.py`` is named after its command.
 """
 __all__ = ["open_bundle", "find_faces", "embed_faces", "identify", "enrol", "read_image",
            "Pipeline", "open_source"]

@@ -91,7 +91,7 @@ def enrol(name: str, image, gallery=None, bundle=None, append: bool = False) -> 
     """
     from contextlib import nullcontext
 
-    from edge.enroll import check_name, enrol as store, snapshot_of
+    from edge.enrolment import check_name, enrol as store, snapshot_of
     from gallery.store import Gallery, default_path, open_existing
 
     path = Path(gallery) if gallery is not None else default_path()

@@ -118,7 +118,7 @@ class Bundle:
         return embedder
 
     def thumbnail_embedder(self, threads: int | None = None) -> "ThumbnailEmbedder":
-        """An embedder of stored thumbnails (112 px BGR aligned crops, see edge.enroll)."""
+        """An embedder of stored thumbnails (112 px BGR aligned crops, see edge.enrolment)."""
         inp = self.spec.input
         return ThumbnailEmbedder(self.embedder(threads), inp.size, inp.colour)
 

@@ -123,7 +123,7 @@ def _thumbnails(b, labelled, aligned):
 
     import cv2
 
-    from edge.enroll import THUMBNAIL, EnrolError, snapshot_of
+    from edge.enrolment import THUMBNAIL, EnrolError, snapshot_of
 
     det = None if aligned else b.detector(2)
     thumbs, labels, skipped = [], [], Counter()

@@ -13,7 +13,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 
-from edge.bundle import DEFAULT_BUNDLE
+from edge.bundle import DEFAULT_BUNDLE, BundleError, resolve
 
 
 def fail(message: str):
@@ -79,7 +79,24 @@ def open_matcher(gallery, bundle, threshold=None, fpir=None, create=False):
         return Matcher(gallery, bundle.sha256,
                        bundle.threshold_rule(fpir) if threshold is None else threshold)
     except GalleryError as exc:
-        fail(str(exc))
+        fail(error_line(exc, bundle))
+
+
+def error_line(exc: Exception, bundle) -> str:
+    """What to print for ``exc`` met while using ``bundle`` (a loaded Bundle): when the
+    gallery holds another model's embeddings, its re-embed command names this bundle
+    (and variant), so it can be pasted as it is."""
+    from gallery.errors import ModelMismatch, model_mismatch
+
+    if not isinstance(exc, ModelMismatch) or exc.gallery is None:
+        return str(exc)
+    try:  # a shipped bundle by its name, unless a folder of that name here hides it
+        shipped = resolve(bundle.path.name).resolve() == bundle.path.resolve()
+    except BundleError:
+        shipped = False
+    name = bundle.path.name if shipped else str(bundle.path.resolve())
+    variant = bundle.variant if bundle.variant != bundle.spec.default_variant else None
+    return str(model_mismatch(exc.gallery, exc.stored, exc.offered, name, variant))
 
 
 def start_web(serve, token, bundle, gallery, pipeline):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from edge.cli_common import bundle_options, fail, gallery_option, open_bundle
-from edge.enroll import MIN_FACE, MIN_SHARPNESS
+from edge.cli_common import bundle_options, error_line, fail, gallery_option, open_bundle
+from edge.enrolment import MIN_FACE, MIN_SHARPNESS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +35,7 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
     A photo must show exactly one face, large and sharp enough; otherwise nothing is
     written and the reason is given in one line.
     """
-    from edge.enroll import EnrolError
+    from edge.enrolment import EnrolError
     from gallery.errors import GalleryError
     from gallery.store import Gallery, default_path, open_existing
 
@@ -67,26 +67,28 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
             else:
                 snaps = _photo_snapshots(images, detector, opts)
             _store(store, create, embedder, name, snaps, append)
-        except (EnrolError, GalleryError) as exc:
-            fail(str(exc))
+        except (EnrolError, GalleryError) as exc:  # another model's gallery: say the fix
+            fail(error_line(exc, b))
 
 
 def _store(store, create, embedder, name, snaps, append):
     """Enrol ``name`` and return the gallery; ``store`` None: there is none yet, and
-    ``create()`` makes it now that the name and snapshots have passed."""
-    from edge.enroll import check_name, enrol
+    ``create()`` makes it now that the name and snapshots have passed. With ``append``,
+    says how many faces the person now has stored."""
+    from edge.enrolment import check_name, enrol
 
     name = check_name(store, name, append)
     if store is None:
         store = create()
     ids = enrol(store, embedder, name, snaps, append)
-    click.echo(f"enrolled {name}: {len(ids)} snapshot{'s' if len(ids) > 1 else ''} "
+    total = f", {len(store.person(name).enrolments)} stored faces in all" if append else ""
+    click.echo(f"enrolled {name}: {len(ids)} snapshot{'s' if len(ids) > 1 else ''}{total} "
                f"(gallery {store.path})")
     return store
 
 
 def _photo_snapshots(paths, detector, opts):
-    from edge.enroll import EnrolError, snapshot_of
+    from edge.enrolment import EnrolError, snapshot_of
     from edge.images import ImageError, read_image
 
     snaps = []
@@ -99,7 +101,7 @@ def _photo_snapshots(paths, detector, opts):
 
 
 def _camera_snapshot(camera, detector, countdown, opts):
-    from edge.enroll import EnrolError, snapshot_of
+    from edge.enrolment import EnrolError, snapshot_of
     from edge.sources import SourceError, open_source
 
     try:
@@ -119,10 +121,11 @@ def _camera_snapshot(camera, detector, countdown, opts):
 
 
 def _from_dir(store, create, detector, embedder, root, append, opts) -> int:
-    """Each sub-folder a person, each person all-or-nothing; returns the exit status."""
-    from edge.enroll import EnrolError
+    """Each sub-folder a person, each person all-or-nothing; returns the exit status.
+    A gallery of another model's embeddings stops it at the first person (ModelMismatch)."""
+    from edge.enrolment import EnrolError
     from edge.images import is_image_name
-    from gallery.errors import GalleryError
+    from gallery.errors import GalleryError, ModelMismatch
 
     people = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     if not people:
@@ -135,6 +138,8 @@ def _from_dir(store, create, detector, embedder, root, append, opts) -> int:
                 raise EnrolError(f"{person}: no photos")
             snaps = _photo_snapshots(photos, detector, opts)
             store = _store(store, create, embedder, person.name, snaps, append)
+        except ModelMismatch:
+            raise  # refuses everyone alike: said once, by the caller
         except (EnrolError, GalleryError) as exc:
             click.echo(f"refused {person.name}: {exc}", err=True)
             failed += 1

@@ -55,7 +55,7 @@ def _echo_json(value) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=1))
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """Look after the gallery of enrolled people.
 
@@ -118,14 +118,35 @@ def show(name, gallery_path, as_json, thumbnails):
         click.echo(f"face crops saved in {thumbnails}")
 
 
+def _interactive() -> bool:
+    """Whether someone at a terminal can answer a question."""
+    return sys.stdin.isatty()
+
+
 @cli.command()
 @click.argument("name")
+@click.option("--yes", "-y", is_flag=True,
+              help="Remove without asking (needed when not run from a terminal).")
 @_gallery_option
-def remove(name, gallery_path):
-    """Forget NAME and all their embeddings."""
+def remove(name, yes, gallery_path):
+    """Forget NAME and all their embeddings, once you confirm (or with --yes).
+
+    There is no undo: export the gallery first to keep a copy.
+    """
     with _open(gallery_path) as g:
-        n = g.remove(name)
-    click.echo(f"removed {clean_name(name)} ({_count(n, 'embedding')})")
+        person = g.person(name)  # an unknown name is said before anything is asked
+        if not yes:
+            if not _interactive():
+                raise click.ClickException(
+                    f"edge-gallery remove asks before forgetting {person.name}, and there is "
+                    "no terminal to answer: add --yes")
+            faces = _count(len(person.enrolments), "stored face")
+            if not click.confirm(f"Remove {person.name} and their {faces} from {g.path}?",
+                                 default=False, err=True):
+                click.echo("nothing removed", err=True)
+                sys.exit(1)
+        n = g.remove(person.name)
+    click.echo(f"removed {person.name} ({_count(n, 'embedding')})")
 
 
 @cli.command()
@@ -211,13 +232,17 @@ def check(ctx, gallery_path, as_json):
 @click.option("--bundle", required=True,
               help="The bundle (folder, or name of a bundle that ships) whose model "
                    "makes the new embeddings.")
+@click.option("--variant", help="Model variant in the bundle (fp32, int8, ...); "
+                                "default: the bundle's.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads.")
 @_gallery_option
-def reembed(bundle, threads, gallery_path):
+def reembed(bundle, variant, threads, gallery_path):
     """Re-make every embedding from its face crop with BUNDLE's model.
 
     Needed after switching to a new bundle: a gallery holds one model's embeddings.
-    All embeddings change in one transaction, or none do.
+    All embeddings change in one transaction, or none do. Afterwards the gallery
+    matches faces embedded by the new bundle only: the old bundle's embeddings no
+    longer match.
     """
     try:
         from edge.bundle import load_embedder
@@ -225,7 +250,7 @@ def reembed(bundle, threads, gallery_path):
         raise click.ClickException(f"cannot load bundles: the edge runtime is missing "
                                    f"({exc})") from None
     try:
-        embedder = load_embedder(bundle, threads)
+        embedder = load_embedder(bundle, threads, variant)
     except Exception as exc:  # a bad bundle is a user error: one line, no traceback
         raise click.ClickException(f"cannot load bundle {bundle}: {exc}") from None
     with _open(gallery_path) as g:

@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.align import align_face, to_colour
 from edge.track import UNKNOWN, Tracker
-from gallery.match import UNKNOWN as NO_MATCH
+from gallery.match import NO_MATCH
 
 STAGES = ("capture", "detect", "align", "embed", "match")
 

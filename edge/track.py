@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-UNKNOWN = "unknown"
+UNKNOWN = "unknown"  # the name shown for a face the gallery does not name (Match.name None)
 
 
 def iou(a, b) -> float:

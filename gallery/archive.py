@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from . import png
-from .errors import ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError, ModelMismatch
+from .errors import (ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError, ModelMismatch,
+                     reembed_command)
 from .names import clean_name
 from .values import check_sha256, now, short, unit_vector
 
@@ -39,15 +40,11 @@ def export(gallery, path: str | Path) -> dict:
     path = Path(path)
     if not path.parent.is_dir():
         raise GalleryError(f"cannot write {path}: there is no folder {path.parent}")
-    conn = gallery._conn
-    with gallery.snapshot():
-        people = conn.execute("SELECT id, name, created FROM people ORDER BY id").fetchall()
-        rows = conn.execute(
-            "SELECT e.person, e.vector, e.dim, e.model_sha256, e.source, e.quality,"
-            " e.created, t.png FROM embeddings e LEFT JOIN thumbnails t"
-            " ON t.embedding = e.id ORDER BY e.person, e.id").fetchall()
+    rows = gallery.rows()
+    people = rows.people
     files, by_person = {}, {pid: [] for pid, _, _ in people}
-    for pid, vector, dim, model, source, quality, created, data in rows:
+    for eid, pid, vector, dim, model, source, quality, created in rows.embeddings:
+        data = rows.thumbnails.get(eid)
         if data is None:
             raise GalleryError("an enrolment has no thumbnail: run edge-gallery check")
         member = f"thumbnails/{len(files) + 1:06d}.png"
@@ -58,13 +55,13 @@ def export(gallery, path: str | Path) -> dict:
     data_json = json.dumps({"people": [
         {"name": name, "created": created, "enrolments": by_person[pid]}
         for pid, name, created in people]}, ensure_ascii=False, indent=1).encode("utf-8")
-    models = sorted({r[3] for r in rows})
+    models = sorted({r[4] for r in rows.embeddings})
     manifest = {"format": FORMAT, "version": VERSION, "exported": now(),
-                "people": len(people), "embeddings": len(rows), "models": models,
+                "people": len(people), "embeddings": len(rows.embeddings), "models": models,
                 "files": {"data.json": _sha256(data_json),
                           **{m: _sha256(d) for m, d in files.items()}}}
     _write_atomically(path, manifest, data_json, files)
-    return {"people": len(people), "embeddings": len(rows), "models": models}
+    return {"people": len(people), "embeddings": len(rows.embeddings), "models": models}
 
 
 def _write_atomically(path: Path, manifest: dict, data_json: bytes, files: dict) -> None:
@@ -184,7 +181,7 @@ def import_(gallery, source: str | Path | Export, on_duplicate: str = "refuse") 
             raise ModelMismatch(
                 f"{path} holds embeddings of model {short(models[0])}, this gallery of "
                 f"model {short(stored[0])}: re-embed one so both use the same bundle "
-                "(edge-gallery reembed --bundle NEW)")
+                f"(this one with {reembed_command(gallery.path)})")
         taken = {p.name for p in gallery.people()}
         clashes = [p["name"] for p in people if p["name"] in taken]
         if clashes and on_duplicate == "refuse":
@@ -205,8 +202,8 @@ def import_(gallery, source: str | Path | Export, on_duplicate: str = "refuse") 
             else:
                 result["appended"].append(name)
             for e in person["enrolments"]:
-                gallery._add(name, e["vector"], e["model_sha256"], e["png"], e["source"],
-                             e["quality"], append=append, created=e["created"],
-                             person_created=person["created"])
+                gallery.enrol(name, e["vector"], e["model_sha256"], e["png"],
+                              source=e["source"], quality=e["quality"], append=append,
+                              created=e["created"], person_created=person["created"])
                 append = True
     return result

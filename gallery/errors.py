@@ -1,4 +1,12 @@
-"""The errors a user can cause. Each message is one line that says what to do."""
+"""The errors a user can cause. Each message is one line that says what to do.
+
+A command a message asks for is written to be pasted as it is (``reembed_command``).
+"""
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
 
 
 class GalleryError(Exception):
@@ -18,7 +26,16 @@ class DuplicatePerson(GalleryError):
 
 
 class ModelMismatch(GalleryError):
-    """Embeddings made by different models cannot be compared."""
+    """Embeddings made by different models cannot be compared.
+
+    Made by ``model_mismatch`` when a gallery meets a model other than its own:
+    ``gallery`` is then its file, ``stored`` and ``offered`` the two models' sha256
+    (otherwise all three are None).
+    """
+
+    def __init__(self, message: str, *, gallery=None, stored=None, offered=None):
+        super().__init__(message)
+        self.gallery, self.stored, self.offered = gallery, stored, offered
 
 
 class CorruptFile(GalleryError):
@@ -31,3 +48,35 @@ class ChecksumMismatch(CorruptFile):
 
 class SchemaTooNew(GalleryError):
     """A gallery written by a newer siamese-edge than this one."""
+
+
+def reembed_command(gallery, bundle: str = "NEW", variant: str | None = None) -> str:
+    """The ``edge-gallery reembed`` command that re-embeds the gallery file ``gallery``
+    with ``bundle`` (its ``variant``), ready to paste.
+
+    ``--gallery`` is given unless ``gallery`` is the file edge-gallery opens without it
+    ($EDGE_GALLERY, else ``store.default_path()``); NEW stands for a bundle the caller
+    does not know.
+    """
+    from .store import default_path  # the store imports this module
+
+    words = ["edge-gallery", "reembed", "--bundle", str(bundle)]
+    if variant:
+        words += ["--variant", variant]
+    path = Path(gallery).resolve()
+    if path != Path(os.environ.get("EDGE_GALLERY") or default_path()).resolve():
+        words += ["--gallery", str(path)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def model_mismatch(gallery, stored: str, offered: str, bundle: str = "NEW",
+                   variant: str | None = None) -> ModelMismatch:
+    """The error for the gallery file ``gallery``, which holds model ``stored``'s
+    embeddings, meeting model ``offered`` (``bundle``'s, when the caller knows it)."""
+    from .values import short  # values imports this module
+
+    return ModelMismatch(
+        f"the gallery {gallery} holds embeddings made by model {short(stored)}, not by "
+        f"{short(offered)}; re-embed it for the new model (the old bundle's embeddings "
+        f"will then no longer match) with: {reembed_command(gallery, bundle, variant)}",
+        gallery=Path(gallery), stored=stored, offered=offered)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GalleryError, ModelMismatch
+from .errors import GalleryError, model_mismatch
 from .store import Gallery
-from .values import check_sha256, short
+from .values import check_sha256
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ class Match:
                 "candidates": [{"name": n, "distance": d} for n, d in self.candidates]}
 
 
-UNKNOWN = Match(None, None, None, ())
+# The Match of every face while no one is enrolled: no name, no distance, no candidates.
+# Not named UNKNOWN: that word is the label the commands show for a face with no name.
+NO_MATCH = Match(None, None, None, ())
 
 
 class Matcher:
@@ -94,10 +96,7 @@ class Matcher:
         with self._gallery.snapshot():
             models = self._gallery.models()
             if models and models != [self.model_sha256]:
-                raise ModelMismatch(
-                    f"the gallery's embeddings were made by model {short(models[0])}, but "
-                    f"this bundle's model is {short(self.model_sha256)}: run "
-                    "edge-gallery reembed --bundle <this bundle>")
+                raise model_mismatch(self._gallery.path, models[0], self.model_sha256)
             rows, matrix = self._gallery.embeddings(self.model_sha256)
         starts = [i for i in range(len(rows)) if i == 0 or rows[i] != rows[i - 1]]
         self._names = [rows[i] for i in starts]
@@ -117,7 +116,7 @@ class Matcher:
         self.refresh()
         q = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
         if not self._names:
-            return [UNKNOWN] * len(q)
+            return [NO_MATCH] * len(q)
         if q.ndim != 2 or q.shape[1] != self._matrix.shape[1]:
             raise GalleryError(f"embeddings of shape {q.shape} do not fit a gallery of "
                                f"{self._matrix.shape[1]}-value embeddings")

@@ -13,17 +13,6 @@ from .errors import GalleryError
 from .values import check_sha256
 
 
-def _stale(gallery, model: str, skip=()) -> list[tuple[int, bytes]]:
-    rows = gallery._conn.execute(
-        "SELECT e.id, t.png FROM embeddings e LEFT JOIN thumbnails t ON t.embedding = e.id"
-        " WHERE e.model_sha256 != ? ORDER BY e.id", (model,)).fetchall()
-    missing = [eid for eid, data in rows if data is None]
-    if missing:
-        raise GalleryError(f"cannot re-embed: enrolment {missing[0]} has no thumbnail "
-                           f"({len(missing)} without); enrol those people again")
-    return [(eid, data) for eid, data in rows if eid not in skip]
-
-
 def _embed(embedder, rows, batch_size: int, progress=None, done: int = 0, total: int = 0):
     vectors = {}
     for start in range(0, len(rows), batch_size):
@@ -51,21 +40,13 @@ def reembed(gallery, embedder, *, batch_size: int = 32, progress=None) -> int:
     """Rewrite every embedding not made by ``embedder.sha256``; returns how many."""
     model = check_sha256(getattr(embedder, "sha256", ""))
     with gallery.snapshot():
-        rows = _stale(gallery, model)
+        rows = gallery.thumbnails_to_reembed(model)
     vectors = _embed(embedder, rows, batch_size, progress, 0, len(rows))
     with gallery.batch():
-        late = _stale(gallery, model, skip=vectors)  # enrolled while we worked
+        late = [(eid, data) for eid, data in gallery.thumbnails_to_reembed(model)
+                if eid not in vectors]  # enrolled while we worked
         vectors.update(_embed(embedder, late, batch_size))
         dims = {v.size for v in vectors.values()}
         if len(dims) > 1:
             raise GalleryError(f"the embedder returned embeddings of sizes {sorted(dims)}")
-        changed = 0
-        for eid, vector in vectors.items():
-            changed += gallery._conn.execute(
-                "UPDATE embeddings SET vector = ?, dim = ?, model_sha256 = ? WHERE id = ?",
-                (vector.astype("<f4").tobytes(), int(vector.size), model, eid)).rowcount
-        stale = gallery._conn.execute("SELECT count(*) FROM embeddings WHERE "
-                                      "model_sha256 != ?", (model,)).fetchone()[0]
-        if stale:  # cannot happen under the write lock; refuse rather than mix models
-            raise GalleryError(f"{stale} embeddings were not re-embedded; nothing changed")
-    return changed
+        return gallery.replace_embeddings(vectors, model)

@@ -5,6 +5,10 @@ and has the same size. Enrolling with another model is refused until the gallery
 re-embedded (``Gallery.reembed``), so matching never compares across models.
 Vectors are stored L2-normalised as little-endian float32. Thumbnails are the aligned
 face crops as PNG (see ``gallery.png``), kept so the gallery can be re-embedded.
+
+Every SQL statement of the gallery is here (its tables are made in ``schema``): export,
+import, check and re-embedding go through the public methods below, never through the
+connection (a test reads the sources to keep it so).
 """
 from __future__ import annotations
 
@@ -18,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from . import schema
-from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, ModelMismatch,
-                     UnknownPerson)
+from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, UnknownPerson,
+                     model_mismatch)
 from .names import clean_name
-from .values import check_sha256, now, short, thumbnail_png, unit_vector
+from .values import check_sha256, now, thumbnail_png, unit_vector
 
 
 def default_path() -> Path:
@@ -69,6 +73,19 @@ class Person:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The three tables as stored (see ``schema``), unchecked.
+
+    ``people``: (id, name, created) by id. ``embeddings``: (id, person, vector, dim,
+    model_sha256, source, quality, created) by person, then id; ``vector`` is the stored
+    bytes. ``thumbnails``: enrolment id -> PNG bytes.
+    """
+    people: list[tuple]
+    embeddings: list[tuple]
+    thumbnails: dict[int, bytes]
 
 
 class Gallery:
@@ -138,12 +155,15 @@ class Gallery:
     # -- writes -------------------------------------------------------------------------
 
     def enrol(self, name: str, embedding, model_sha256: str, thumbnail, *,
-              source: str = "", quality: float | None = None, append: bool = False) -> int:
+              source: str = "", quality: float | None = None, append: bool = False,
+              created: str | None = None, person_created: str | None = None) -> int:
         """Store one enrolment; returns its id.
 
         ``thumbnail`` is the aligned face crop the embedding was made from: a uint8
         grey (HxW) or BGR (HxWx3) array, or PNG bytes. A name already enrolled is
         refused unless ``append`` (which adds another embedding to that person).
+        ``created`` (the enrolment's) and ``person_created`` (the person's, if new) are
+        now unless given: an import keeps the times of the gallery it came from.
         """
         name = clean_name(name)
         vector = unit_vector(embedding)
@@ -151,28 +171,23 @@ class Gallery:
         data = thumbnail_png(thumbnail)
         quality = None if quality is None else float(quality)
         with self.batch():
-            return self._add(name, vector, model, data, str(source), quality, append=append)
-
-    def _add(self, name, vector, model, png_bytes, source, quality, *, append,
-             created=None, person_created=None) -> int:
-        """Insert one enrolment; the caller holds a transaction and cleaned the inputs."""
-        self._require_model(model, vector.size)
-        conn = self._conn
-        row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            pid = conn.execute("INSERT INTO people (name, created) VALUES (?, ?)",
-                               (name, person_created or now())).lastrowid
-        elif append:
-            pid = row[0]
-        else:
-            raise DuplicatePerson(f"{name!r} is already enrolled: append another "
-                                  "embedding, or choose another name")
-        eid = conn.execute(
-            "INSERT INTO embeddings (person, vector, dim, model_sha256, source, quality,"
-            " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (pid, vector.astype("<f4").tobytes(), int(vector.size), model, source,
-             quality, created or now())).lastrowid
-        conn.execute("INSERT INTO thumbnails (embedding, png) VALUES (?, ?)", (eid, png_bytes))
+            self._require_model(model, vector.size)
+            conn = self._conn
+            row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                pid = conn.execute("INSERT INTO people (name, created) VALUES (?, ?)",
+                                   (name, person_created or now())).lastrowid
+            elif append:
+                pid = row[0]
+            else:
+                raise DuplicatePerson(f"{name!r} is already enrolled: append another "
+                                      "embedding, or choose another name")
+            eid = conn.execute(
+                "INSERT INTO embeddings (person, vector, dim, model_sha256, source, quality,"
+                " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (pid, vector.astype("<f4").tobytes(), int(vector.size), model, str(source),
+                 quality, created or now())).lastrowid
+            conn.execute("INSERT INTO thumbnails (embedding, png) VALUES (?, ?)", (eid, data))
         return eid
 
     def _require_model(self, model: str, dim: int) -> None:
@@ -180,9 +195,7 @@ class Gallery:
         if row is None:
             return
         if row[0] != model:
-            raise ModelMismatch(
-                f"this gallery holds embeddings made by model {short(row[0])}, not "
-                f"{short(model)}: re-embed it first with edge-gallery reembed --bundle NEW")
+            raise model_mismatch(self.path, row[0], model)
         if row[1] != dim:
             raise GalleryError(f"this gallery's embeddings have {row[1]} values, "
                                f"this one has {dim}")
@@ -218,6 +231,29 @@ class Gallery:
         """
         from .reembed import reembed
         return reembed(self, embedder, batch_size=batch_size, progress=progress)
+
+    def replace_embeddings(self, vectors: dict, model_sha256: str) -> int:
+        """Give each enrolment (id -> vector) a new embedding made by ``model_sha256``.
+
+        One transaction, which must leave every embedding this model's: when any other
+        model's would remain, nothing changes (GalleryError). Returns how many changed.
+        """
+        model = check_sha256(model_sha256)
+        vectors = {int(eid): unit_vector(v) for eid, v in vectors.items()}
+        dims = {v.size for v in vectors.values()}
+        if len(dims) > 1:
+            raise GalleryError(f"new embeddings of sizes {sorted(dims)}: one model, one size")
+        with self.batch():
+            changed = 0
+            for eid, vector in vectors.items():
+                changed += self._conn.execute(
+                    "UPDATE embeddings SET vector = ?, dim = ?, model_sha256 = ? WHERE id = ?",
+                    (vector.astype("<f4").tobytes(), int(vector.size), model, eid)).rowcount
+            stale = self._conn.execute("SELECT count(*) FROM embeddings WHERE "
+                                       "model_sha256 != ?", (model,)).fetchone()[0]
+            if stale:
+                raise GalleryError(f"{stale} embeddings were not re-embedded; nothing changed")
+        return changed
 
     @_reads
     def export(self, path: str | Path) -> dict:
@@ -317,6 +353,51 @@ class Gallery:
                                "run edge-gallery check")
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
         return [r[0] for r in rows], matrix.reshape(len(rows), dims.pop()).astype(np.float32)
+
+    # -- the file as stored: for re-embedding, export and check -------------------------
+
+    def thumbnails_to_reembed(self, model_sha256: str) -> list[tuple[int, bytes]]:
+        """(enrolment id, PNG) of every embedding not made by ``model_sha256``, by id.
+
+        GalleryError when one has no thumbnail: it could not be re-embedded.
+        """
+        rows = self._conn.execute(
+            "SELECT e.id, t.png FROM embeddings e LEFT JOIN thumbnails t ON t.embedding = e.id"
+            " WHERE e.model_sha256 != ? ORDER BY e.id", (check_sha256(model_sha256),)).fetchall()
+        missing = [eid for eid, data in rows if data is None]
+        if missing:
+            raise GalleryError(f"cannot re-embed: enrolment {missing[0]} has no thumbnail "
+                               f"({len(missing)} without); enrol those people again")
+        return rows
+
+    def rows(self) -> Rows:
+        """Every row of the file as stored, read in one snapshot and not checked.
+
+        For export and check, which judge what they read themselves: a damaged file
+        raises whatever SQLite, or the UTF-8 decoding of its text, raises.
+        """
+        with self.snapshot():
+            conn = self._conn
+            return Rows(
+                conn.execute("SELECT id, name, created FROM people ORDER BY id").fetchall(),
+                conn.execute("SELECT id, person, vector, dim, model_sha256, source, quality,"
+                             " created FROM embeddings ORDER BY person, id").fetchall(),
+                dict(conn.execute("SELECT embedding, png FROM thumbnails ORDER BY embedding")))
+
+    def integrity(self, quick: bool = False) -> list[str]:
+        """What SQLite finds wrong with the file, one line each; empty when all is well.
+
+        Its integrity check (``quick``: its quick check, which skips comparing indexes
+        with their tables), then every row pointing at a missing row. Raises, as
+        ``rows`` does, when the file cannot be read at all.
+        """
+        pragma = "quick_check" if quick else "integrity_check"
+        with self.snapshot():
+            problems = [f"sqlite: {r[0]}" for r in self._conn.execute(f"PRAGMA {pragma}")
+                        if r[0] != "ok"]
+            problems += [f"sqlite: row {r[1]} of {r[0]} points at a missing {r[2]} row"
+                         for r in self._conn.execute("PRAGMA foreign_key_check")]
+        return problems
 
     def check(self) -> list[str]:
         """Everything wrong with the file, one line each; empty when all is well."""

@@ -36,7 +36,7 @@ def bundles(names):
 
 def crops(data: Path, out: Path, names):
     from edge.bundle import load_bundle
-    from edge.enroll import snapshot_of
+    from edge.enrolment import snapshot_of
 
     for name in bundles(names):
         bundle = load_bundle(name, threads=1)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import edge
-from edge.enroll import EnrolError
+from edge.enrolment import EnrolError
 from gallery.errors import GalleryError
 from tests.edge_support import BUNDLE, orl, write
 
@@ -63,3 +63,13 @@ def test_importing_edge_imports_no_numpy():
     code = "import sys, edge; print('numpy' in sys.modules, 'edge.api' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_no_module_of_edge_hides_a_verb():
+    """A submodule named like a verb would replace it on the package once imported."""
+    import pkgutil
+
+    import edge.enrolment  # noqa: F401  (the module enrolment stores with)
+
+    assert not {m.name for m in pkgutil.iter_modules(edge.__path__)} & set(edge.__all__)
+    assert callable(edge.enrol) and edge.enrol.__module__ == "edge.api"

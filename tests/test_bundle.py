@@ -66,7 +66,7 @@ def test_a_stored_thumbnail_embeds_like_a_face_aligned_at_the_model_size(bundle)
     """The gallery keeps 112 px colour crops; the bundle's thumbnail embedder resizes them
     to its own size and colour, which must match aligning at that size directly."""
     from edge.align import align_face, to_colour
-    from edge.enroll import snapshot_of
+    from edge.enrolment import snapshot_of
 
     image, detector = orl(1, 1), bundle.detector(threads=1)
     snap = snapshot_of(image, detector)

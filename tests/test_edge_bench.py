@@ -17,7 +17,7 @@ from edge.bench import gallery_latency
 from edge.bundle import load_bundle
 from edge.cli_bench import _thumbnails
 from edge.cli_bench import main as bench_main
-from edge.enroll import snapshot_of
+from edge.enrolment import snapshot_of
 from tests.conftest import ROOT
 from tests.edge_support import BUNDLE, ENV, orl, write
 

@@ -99,9 +99,12 @@ def test_one_photo_enrols_a_person(tmp_path, photos):
 
 def test_the_same_name_needs_append(gallery, photos):
     refused(gallery, "Ada", "--image", photos["good2"], match="'Ada' is already enrolled (use --append")
-    assert "enrolled Ada" in enrolled(gallery, "Ada", "--append", "--image", photos["good2"])
+    out = enrolled(gallery, "Ada", "--append", "--image", photos["good2"])
+    assert out.startswith("enrolled Ada: 1 snapshot, 2 stored faces in all (gallery ")
     people, _ = gallery_state(gallery)
     assert len(people[0][1]) == 2
+    out = enrolled(gallery, "Ada", "--append", "--image", photos["good"], "--image", photos["good2"])
+    assert out.startswith("enrolled Ada: 2 snapshots, 4 stored faces in all (gallery ")
     refused(gallery, "Bob", "--append", "--image", photos["other"], match="'Bob' is not enrolled")
 
 
@@ -123,7 +126,7 @@ def test_unusable_photos_are_refused(gallery, photos, photo, reason):
 
 
 def test_a_clearly_dominant_face_is_enrolled_beside_a_bystander(gallery, photos):
-    from edge.enroll import DOMINANT, snapshot_of
+    from edge.enrolment import DOMINANT, snapshot_of
 
     bundle = load_bundle(BUNDLE)
     found = sorted(f.size for f in bundle.detector(1).detect(cv2.imread(photos["bystander"]))
@@ -260,3 +263,53 @@ def test_every_way_out_closes_the_gallery(tmp_path, photos, opened):
                 run("Ada", "--append", "--image", photos["good2"], "--gallery", path).exit_code]
     assert outcomes == [1, 0, 1, 0]
     assert len(opened) == 4 and all(map(is_closed, opened))
+
+
+def test_another_models_gallery_names_the_command_to_paste(tmp_path, photos):
+    """Enrolled with one model, used with another: edge-enroll and edge-identify each
+    print one line ending in the edge-gallery command that fixes it; pasted as it is,
+    it re-embeds the gallery, and both commands then work."""
+    import shlex
+
+    from edge.cli_identify import main as identify
+
+    path = tmp_path / "my gallery.db"   # a space, so the path must be quoted
+    made = CliRunner().invoke(enroll, ["Ada", "--image", photos["good"], "--gallery", str(path),
+                                       "--bundle", "fast", "--variant", "fp32", "--threads", "1"])
+    assert made.exit_code == 0, made.output
+    line = refused(path, "Bob", "--image", photos["other"], match="no longer match")
+    command = f"edge-gallery reembed --bundle {BUNDLE} --gallery {shlex.quote(str(path))}"
+    assert line.endswith(f"with: {command}"), line
+    people = tmp_path / "people" / "Bob"
+    people.mkdir(parents=True)
+    shutil.copy(photos["other"], people / "1.png")
+    assert refused(path, "--from-dir", tmp_path / "people", match=command)
+    seen = CliRunner().invoke(identify, ["--images", photos["good2"], "--gallery", str(path),
+                                         "--bundle", BUNDLE, "--threads", "1"])
+    assert seen.exit_code == 1 and seen.stderr.strip().endswith(command), seen.output
+    args = shlex.split(command)
+    assert args[:2] == ["edge-gallery", "reembed"]
+    pasted = CliRunner().invoke(gallery_cli, args[1:])
+    assert pasted.exit_code == 0 and "re-embedded 1 embedding" in pasted.stdout, pasted.output
+    assert "enrolled Bob" in enrolled(path, "Bob", "--image", photos["other"])
+    seen = CliRunner().invoke(identify, ["--images", photos["good2"], "--gallery", str(path),
+                                         "--bundle", BUNDLE, "--threads", "1", "--json"])
+    assert seen.exit_code == 0 and '"name": "Ada"' in seen.stdout, seen.output
+
+
+def test_the_command_to_paste_names_the_variant_and_a_bundle_folder(tmp_path):
+    from edge.bundle import SHIPPED
+    from edge.cli_common import error_line
+    from gallery.errors import ModelMismatch, model_mismatch
+
+    exc = model_mismatch(tmp_path / "g.db", "a" * 64, "b" * 64)
+    fp32 = load_bundle("fast", "fp32", verify=False)
+    assert error_line(exc, fp32).endswith(
+        f"with: edge-gallery reembed --bundle fast --variant fp32 --gallery {tmp_path / 'g.db'}")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for f in (SHIPPED / "fast").iterdir():
+        (folder / f.name).symlink_to(f)
+    assert error_line(exc, load_bundle(folder, verify=False)).endswith(
+        f"with: edge-gallery reembed --bundle {folder} --gallery {tmp_path / 'g.db'}")
+    assert error_line(ModelMismatch("mixed models"), fp32) == "mixed models"

@@ -114,8 +114,12 @@ def test_empty_gallery_is_unknown_not_error(path):
 
 def test_model_mismatch_says_what_to_do(path):
     enrol(path, "Ada", basis(0), model=MODEL_A)
-    with pytest.raises(ModelMismatch, match="edge-gallery reembed --bundle"):
+    with pytest.raises(ModelMismatch, match="edge-gallery reembed --bundle") as caught:
         Matcher(path, MODEL_B, threshold=0.5)
+    assert str(caught.value).endswith(f"--gallery {path.resolve()}")
+    assert "old bundle's embeddings will then no longer match" in str(caught.value)
+    exc = caught.value
+    assert (exc.gallery, exc.stored, exc.offered) == (path, MODEL_A, MODEL_B)
     with Matcher(path, MODEL_A, threshold=0.5) as m:
         with pytest.raises(GalleryError, match="8-value"):
             m.match(np.ones(16))

@@ -1,12 +1,17 @@
-"""The gallery file: storage, names, enrolment rules, schema, thumbnails, re-embedding."""
+"""The gallery file: storage, names, enrolment rules, schema, thumbnails, re-embedding,
+and the store as the one module that speaks SQL."""
+import ast
 import hashlib
+import re
 import sqlite3
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import gallery as gallery_package
 from gallery import (CorruptFile, DuplicatePerson, Gallery, GalleryError, InvalidName,
                      ModelMismatch, SchemaTooNew, UnknownPerson, clean_name, png, schema)
 
@@ -98,13 +103,37 @@ def test_remove_and_rename(gallery):
 
 def test_model_and_size_must_agree(gallery):
     gallery.enrol("Ada", vec(1), MODEL_A, face(1))
-    with pytest.raises(ModelMismatch, match="reembed"):
+    with pytest.raises(ModelMismatch, match="reembed") as caught:
         gallery.enrol("Bob", vec(2), MODEL_B, face(2))
+    assert (caught.value.gallery, caught.value.stored, caught.value.offered) == \
+        (gallery.path, MODEL_A, MODEL_B)
     with pytest.raises(GalleryError, match="128 values"):
         gallery.enrol("Bob", vec(2, dim=64), MODEL_A, face(2))
     with pytest.raises(GalleryError, match="64 hex"):
         gallery.enrol("Bob", vec(2), "not-a-sha", face(2))
     assert [p.name for p in gallery.people()] == ["Ada"]
+
+
+def test_the_reembed_hint_is_a_command_to_paste(tmp_path, monkeypatch):
+    """--gallery only when edge-gallery would not open that file by itself; quoted."""
+    import gallery.store
+    from gallery.errors import model_mismatch, reembed_command
+
+    monkeypatch.setattr(gallery.store, "default_path", lambda: tmp_path / "default.db")
+    monkeypatch.delenv("EDGE_GALLERY", raising=False)
+    mine = tmp_path / "my faces.db"
+    assert reembed_command(tmp_path / "default.db") == "edge-gallery reembed --bundle NEW"
+    assert reembed_command(mine, "fast", "fp32") == \
+        f"edge-gallery reembed --bundle fast --variant fp32 --gallery '{mine}'"
+    monkeypatch.setenv("EDGE_GALLERY", str(mine))
+    assert reembed_command(mine, "fast") == "edge-gallery reembed --bundle fast"
+    assert reembed_command(tmp_path / "default.db", "fast").endswith(
+        f"--gallery {tmp_path / 'default.db'}")
+    message = str(model_mismatch(mine, MODEL_A, MODEL_B, "fast"))
+    assert len(message.splitlines()) == 1 and "no longer match" in message
+    assert message.startswith(f"the gallery {mine} holds embeddings made by model "
+                              f"{MODEL_A[:12]}, not by {MODEL_B[:12]}")
+    assert message.endswith("with: edge-gallery reembed --bundle fast")
 
 
 @pytest.mark.parametrize("bad", [np.zeros(128), np.full(128, np.nan), np.zeros(0)])
@@ -307,3 +336,113 @@ def test_reembed_catches_enrolments_made_meanwhile(tmp_path):
             other.enrol("Bob", vec(2), MODEL_A, face(2))
         assert g.reembed(embedder, progress=enrol_meanwhile) == 2
         assert g.models() == [embedder.sha256] and len(g.people()) == 2
+
+
+# -- the store is the only module that speaks SQL -----------------------------------------
+
+SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT"
+                 r"|RELEASE|CREATE|DROP|ALTER|REPLACE)\b")
+
+
+def sql_in(source: str, rel: str) -> list[str]:
+    """Each use of a connection (``_conn``, ``execute``, ``cursor``...) and each string
+    that reads as SQL in ``source``, as "file:line what"."""
+    found = []
+    for node in ast.walk(ast.parse(source, rel)):
+        if isinstance(node, ast.Attribute) and node.attr in (
+                "_conn", "execute", "executemany", "executescript", "cursor"):
+            found.append(f"{rel}:{node.lineno} .{node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and SQL.match(node.value):
+            found.append(f"{rel}:{node.lineno} {node.value.split()[0]}")
+    return found
+
+
+def test_only_the_store_and_schema_speak_sql():
+    """Every other module of gallery/ (and everything under edge/) reaches the file
+    through Gallery's public methods: no private connection, no SQL of its own."""
+    root = Path(gallery_package.__file__).resolve().parents[1]
+    files = sorted((root / "gallery").glob("*.py")) + sorted((root / "edge").rglob("*.py"))
+    assert len(files) > 20
+    found = [hit for path in files if path.name not in ("store.py", "schema.py")
+             or path.parent.name != "gallery"
+             for hit in sql_in(path.read_text(), path.relative_to(root).as_posix())]
+    assert found == []
+    store = (root / "gallery" / "store.py").read_text()
+    assert sql_in(store, "gallery/store.py")  # the scan does find SQL where there is some
+    assert sorted(sql_in('g._conn.execute("DELETE FROM people")', "x.py")) == [
+        "x.py:1 ._conn", "x.py:1 .execute", "x.py:1 DELETE"]
+
+
+def test_rows_and_integrity(gallery):
+    gallery.enrol("Ada", vec(1), MODEL_A, face(1), source="camera", quality=0.5)
+    gallery.enrol("Ada", vec(2), MODEL_A, face(2), append=True, created="2020-01-01T00:00:00")
+    rows = gallery.rows()
+    assert [r[1:] for r in rows.people] == [("Ada", rows.people[0][2])]
+    (a, b) = rows.embeddings
+    assert a[1] == b[1] == rows.people[0][0] and a[3:7] == (128, MODEL_A, "camera", 0.5)
+    assert np.frombuffer(a[2], "<f4").tolist() == (vec(1) / np.linalg.norm(vec(1))).tolist()
+    assert b[7] == "2020-01-01T00:00:00"
+    assert np.array_equal(png.decode(rows.thumbnails[b[0]]), face(2))
+    assert gallery.integrity() == [] and gallery.integrity(quick=True) == []
+    gallery._conn.execute("PRAGMA foreign_keys = OFF")
+    gallery._conn.execute("DELETE FROM people")
+    assert gallery.integrity() == [f"sqlite: row {a[0]} of embeddings points at a missing "
+                                   "people row", f"sqlite: row {b[0]} of embeddings points "
+                                   "at a missing people row"]
+
+
+def test_replace_embeddings_is_all_or_nothing(gallery):
+    a = gallery.enrol("Ada", vec(1), MODEL_A, face(1))
+    b = gallery.enrol("Bob", vec(2), MODEL_A, face(2))
+    assert [eid for eid, _ in gallery.thumbnails_to_reembed(MODEL_B)] == [a, b]
+    assert gallery.thumbnails_to_reembed(MODEL_A) == []
+    with pytest.raises(GalleryError, match="1 embeddings were not re-embedded"):
+        gallery.replace_embeddings({a: vec(3, 32)}, MODEL_B)
+    with pytest.raises(GalleryError, match="sizes"):
+        gallery.replace_embeddings({a: vec(3, 32), b: vec(4, 16)}, MODEL_B)
+    assert gallery.models() == [MODEL_A]
+    assert gallery.replace_embeddings({a: 2 * vec(3, 32), b: vec(4, 32)}, MODEL_B) == 2
+    names, matrix = gallery.embeddings(MODEL_B)
+    assert names == ["Ada", "Bob"] and matrix.shape == (2, 32)
+    np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1, rtol=1e-6)
+    assert gallery.check() == []
+
+
+AMERICAN = re.compile(r"enroll(?!ed|ing|able|er)", re.IGNORECASE)  # enroll, enrollment
+
+
+def identifiers(tree):
+    """Every name a module defines or uses: variables, attributes, functions, classes,
+    arguments, keywords and imported modules."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            yield node.lineno, node.id
+        elif isinstance(node, ast.Attribute):
+            yield node.lineno, node.attr
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node.lineno, node.name
+        elif isinstance(node, ast.arg):
+            yield node.lineno, node.arg
+        elif isinstance(node, ast.keyword) and node.arg:
+            yield node.value.lineno, node.arg
+        elif isinstance(node, ast.alias):
+            yield node.lineno, node.asname or node.name
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.lineno, node.module
+
+
+def test_one_spelling_of_enrol_in_the_code():
+    """gallery/ and edge/ spell it "enrol", "enrolment" (as the docs do); only the command
+    edge-enroll and its module edge/cli_enroll.py keep the command's spelling."""
+    root = Path(gallery_package.__file__).resolve().parents[1]
+    files = sorted((root / "gallery").glob("*.py")) + sorted((root / "edge").rglob("*.py"))
+    found = [f"{path.relative_to(root)}: file name" for path in files
+             if AMERICAN.search(path.stem) and path.stem != "cli_enroll"]
+    for path in files:
+        for line, name in identifiers(ast.parse(path.read_text())):
+            if AMERICAN.search(name.replace("cli_enroll", "")):
+                found.append(f"{path.relative_to(root)}:{line} {name}")
+    assert found == []
+    assert sorted(n for _, n in identifiers(ast.parse("from edge.enroll import x as enrollment"))
+                  if AMERICAN.search(n)) == ["edge.enroll", "enrollment"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 
 from edge.draw import annotate
-from edge.enroll import EnrolError, check_name, enrol, snapshot_of
+from edge.enrolment import EnrolError, check_name, enrol, snapshot_of
 from edge.images import ImageError
 from edge.pipeline import FaceResult, Pipeline
 from gallery.errors import DuplicatePerson, GalleryError, UnknownPerson

@@ -99,9 +99,11 @@ def check_name(gallery, name: str, append: bool) -> str:
 def enrol(gallery, embedder, name: str, snapshots: list[Snapshot], append: bool = False) -> list[int]:
     """Store every snapshot under ``name`` in one transaction; returns enrolment ids.
 
-    ``embedder``: a thumbnail embedder (``Bundle.thumbnail_embedder``).
+    ``embedder``: a thumbnail embedder (``Bundle.thumbnail_embedder``). A gallery of
+    another model's embeddings raises its ModelMismatch as it is, so the caller can
+    name the bundle to re-embed it with; other refusals are EnrolError.
     """
-    from gallery.errors import GalleryError
+    from gallery.errors import GalleryError, ModelMismatch
 
     if not snapshots:
         raise EnrolError("no snapshot to enrol")
@@ -113,6 +115,8 @@ def enrol(gallery, embedder, name: str, snapshots: list[Snapshot], append: bool 
                 ids.append(gallery.enrol(name, vec, embedder.sha256, snap.thumbnail,
                                          source=snap.source, quality=snap.sharpness,
                                          append=append or i > 0))
+    except ModelMismatch:
+        raise
     except GalleryError as exc:
         raise EnrolError(str(exc)) from None
     return ids
