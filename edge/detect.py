@@ -21,6 +21,9 @@ MIN_FACE = 20
 SCALE_FACTOR = 0.709
 THRESHOLDS = (0.6, 0.7, 0.8)  # P-Net, R-Net, O-Net face probability
 WORKING_SIDE = 1600  # larger images are detected scaled down to this long side
+NEAR = 2.0           # detect_near: a known face's region, in face sides
+NEAR_SIDE = 96       # detect_near: the region's side once scaled, in pixels
+NEAR_GAP = 24        # detect_near: grey between two regions in the strip
 
 
 class Net:
@@ -81,10 +84,16 @@ class Net:
 
 
 def pyramid_scales(width: int, height: int, min_face: int = MIN_FACE,
-                   scale_factor: float = SCALE_FACTOR, min_size: int = 12) -> np.ndarray:
-    """The package's pyramid: 12 / min_face times scale_factor**k (its level count)."""
+                   scale_factor: float = SCALE_FACTOR, min_size: int = 12,
+                   max_face: float | None = None) -> np.ndarray:
+    """The package's pyramid: 12 / min_face times scale_factor**k (its level count);
+    with ``max_face``, no level smaller than one where a face of that side is 12 px."""
     count = round(-((np.log(min(width, height) / min_size) / np.log(scale_factor)) + 1))
-    return min_size / min_face * scale_factor ** np.arange(count)
+    scales = min_size / min_face * scale_factor ** np.arange(count)
+    if max_face:
+        bound = min_size / max_face * scale_factor   # one level of slack below the bound
+        scales = scales[scales >= bound]
+    return scales
 
 
 def nms(boxes: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
@@ -176,19 +185,25 @@ class Detector:
     three files with ``threads`` (or None), see ``Net``; ``max_side``: an image whose
     long side is larger is detected scaled down to it (``min_face`` then counts at that
     scale) and its boxes and landmarks mapped back, so a large photo costs no more than
-    a 1600 px one.
+    a 1600 px one. ``max_face``: the largest face side looked for (None: up to the
+    whole image), which spares the pyramid's smallest levels.
+
+    ``detect_near(frame, boxes)`` looks only around faces already known (the tracks of
+    a video): each box widened to a square of ``NEAR`` times its side, scaled to
+    ``NEAR_SIDE`` pixels, and searched for a face of half to twice the box's side.
     """
 
     def __init__(self, pnet, rnet, onet, threads: int | None = None,
                  min_face: int = MIN_FACE, thresholds=THRESHOLDS,
                  scale_factor: float = SCALE_FACTOR, batch=(16, 8), opened=(None, None, None),
-                 max_side: int = WORKING_SIDE):
+                 max_side: int = WORKING_SIDE, max_face: float | None = None):
         self.pnet, self.rnet, self.onet = (Net(p, threads, spare=s)
                                            for p, s in zip((pnet, rnet, onet), opened))
         self.batch = batch
         self.min_face, self.scale_factor = min_face, scale_factor
         self.thresholds = tuple(thresholds)
         self.max_side = int(max_side)
+        self.max_face = max_face
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR (or grey) uint8 frame, highest score first."""
@@ -204,12 +219,67 @@ class Detector:
         return [Face(box=tuple(v / scale for v in f.box), score=f.score,
                      landmarks=f.landmarks / scale) for f in self._detect(small)]
 
-    def _detect(self, image: np.ndarray) -> list[Face]:
+    def detect_near(self, image: np.ndarray, boxes) -> list[Face]:
+        """Faces found around each of ``boxes`` (x1, y1, x2, y2) in ``image``, highest
+        score first; a face seen from two boxes' regions is kept once.
+
+        The regions, each scaled to NEAR_SIDE pixels, are laid side by side in one strip
+        (grey between them) and the strip detected once: every network runs once per
+        frame, however many faces are followed.
+        """
+        regions = [self._region(image, box) for box in boxes]
+        regions = [r for r in regions if r is not None]
+        if not regions:
+            return []
+        step = NEAR_SIDE + NEAR_GAP
+        strip = np.full((NEAR_SIDE, step * len(regions) - NEAR_GAP) + image.shape[2:], 128,
+                        np.uint8)
+        for i, (pixels, _, _) in enumerate(regions):
+            strip[:, i * step:i * step + NEAR_SIDE] = pixels
+        found = []
+        for face in self._detect(strip, NEAR_SIDE / NEAR / 2, NEAR_SIDE):
+            i = int((face.box[0] + face.box[2]) / 2 // step)
+            if i >= len(regions):
+                continue
+            _, (left, top), f = regions[i]
+            shift = np.array([i * step, 0])
+            found.append(Face(box=tuple(v / f + o for v, o in
+                                        zip(face.box, (left - i * step / f, top) * 2)),
+                              score=face.score, landmarks=(face.landmarks - shift) / f + (left, top)))
+        if len(found) < 2:
+            return found
+        boxes = np.array([[*face.box, face.score] for face in found])
+        return [found[i] for i in nms(boxes, 0.5)]
+
+    @staticmethod
+    def _region(image: np.ndarray, box):
+        """(NEAR_SIDE square of pixels, its top-left corner in ``image``, scale) around
+        ``box``: a square NEAR times the box's side, off-image parts grey; None when the
+        box is off the image."""
+        height, width = image.shape[:2]
+        x1, y1, x2, y2 = box
+        side = max(x2 - x1, y2 - y1, 1.0) * NEAR
+        left, top = int(round((x1 + x2 - side) / 2)), int(round((y1 + y2 - side) / 2))
+        crop = image[max(top, 0):max(min(top + int(side), height), 0),
+                     max(left, 0):max(min(left + int(side), width), 0)]
+        if min(crop.shape[:2]) < 2:
+            return None
+        f = NEAR_SIDE / side
+        region = np.full((NEAR_SIDE, NEAR_SIDE) + image.shape[2:], 128, np.uint8)
+        scaled = cv2.resize(crop, (max(1, round(crop.shape[1] * f)), max(1, round(crop.shape[0] * f))),
+                            interpolation=cv2.INTER_AREA)
+        ox, oy = round((max(left, 0) - left) * f), round((max(top, 0) - top) * f)
+        scaled = scaled[:NEAR_SIDE - oy, :NEAR_SIDE - ox]
+        region[oy:oy + scaled.shape[0], ox:ox + scaled.shape[1]] = scaled
+        return region, (left, top), f
+
+    def _detect(self, image: np.ndarray, min_face: float | None = None,
+                max_face: float | None = None) -> list[Face]:
         rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
         x = rgb.astype(np.float32)
         x -= MEAN
         x /= SCALE
-        boxes = self._proposals(x)
+        boxes = self._proposals(x, min_face or self.min_face, max_face or self.max_face)
         if len(boxes):
             boxes = self._refine(x, boxes)
         if not len(boxes):
@@ -221,11 +291,12 @@ class Detector:
         return [Face(box=tuple(float(v) for v in b[:4]), score=float(b[4]), landmarks=lm)
                 for b, lm in zip(boxes, landmarks)]
 
-    def _proposals(self, x: np.ndarray) -> np.ndarray:
+    def _proposals(self, x: np.ndarray, min_face: float, max_face: float | None) -> np.ndarray:
         """P-Net over the pyramid: squared candidate boxes (x1, y1, x2, y2, score)."""
         height, width = x.shape[:2]
         found = []
-        for scale in pyramid_scales(width, height, self.min_face, self.scale_factor):
+        for scale in pyramid_scales(width, height, min_face, self.scale_factor,
+                                    max_face=max_face):
             h, w = int(height * scale), int(width * scale)
             if min(h, w) < 11:  # P-Net has no output below 11 pixels (the package then
                 continue        # fails and reports no face at all; here the level is skipped)
