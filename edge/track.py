@@ -25,6 +25,9 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+SETTLED = 3   # a track's name has settled when its last this many votes agree
+
+
 @dataclass
 class Track:
     id: int
@@ -35,6 +38,11 @@ class Track:
     missed: int = 0
     hits: int = 0
     embedding: np.ndarray | None = None
+    # when the face was last embedded: the caller's clock, the face's side and a small
+    # signature of its aligned crop (see edge.pipeline), to tell when it has changed
+    embedded_at: int = -1
+    embedded_size: float = 0.0
+    signature: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -48,6 +56,12 @@ class Track:
                 return vote
         return UNKNOWN
 
+    @property
+    def settled(self) -> bool:
+        """True once the last SETTLED votes agree (and there are at least that many)."""
+        last = list(self.votes)[-SETTLED:]
+        return len(last) >= min(SETTLED, self.votes.maxlen or SETTLED) and len(set(last)) == 1
+
 
 @dataclass
 class Tracker:
@@ -58,31 +72,41 @@ class Tracker:
     tracks: list = field(default_factory=list)
     _next: int = 1
 
-    def update(self, boxes, names, distances, embeddings=None, margins=None) -> list[Track]:
-        """Feed one frame's identified detections (and their L2-normalised embeddings
-        and match margins, if any); returns the tracks seen this frame."""
+    def assign(self, boxes, embeddings=None) -> list:
+        """For each box, the track it continues (or None): pairs of best overlap first,
+        and with ``embeddings``, only a track whose last embedding is alike."""
         embs = [None] * len(boxes) if embeddings is None else list(embeddings)
-        margins = [None] * len(boxes) if margins is None else list(margins)
         pairs = sorted(((iou(t.box, b), ti, di) for ti, t in enumerate(self.tracks)
                         for di, b in enumerate(boxes)), reverse=True)
-        used_t, used_d, seen = set(), set(), []
+        assigned, used = [None] * len(boxes), set()
         for overlap, ti, di in pairs:
-            if overlap < self.min_iou or ti in used_t or di in used_d:
+            if overlap < self.min_iou or ti in used or assigned[di] is not None:
                 continue
-            if not self._alike(self.tracks[ti], embs[di]):
-                continue
-            used_t.add(ti)
-            used_d.add(di)
-            seen.append(self._hit(self.tracks[ti], boxes[di], names[di], distances[di], embs[di],
-                                  margins[di]))
+            if self._alike(self.tracks[ti], embs[di]):
+                used.add(ti)
+                assigned[di] = self.tracks[ti]
+        return assigned
+
+    def update(self, boxes, names, distances, embeddings=None, margins=None,
+               assigned=None) -> list[Track]:
+        """Feed one frame's detections: their names (None: not identified this frame, so
+        no vote), distances, L2-normalised embeddings and match margins, if any; returns
+        the tracks seen this frame. ``assigned``: the tracks ``assign`` gave the boxes
+        (taken as they are, unless an embedding given now is not alike)."""
+        embs = [None] * len(boxes) if embeddings is None else list(embeddings)
+        margins = [None] * len(boxes) if margins is None else list(margins)
+        if assigned is None:
+            assigned = self.assign(boxes, embs)
+        seen = []
         for di, box in enumerate(boxes):
-            if di not in used_d:
+            track = assigned[di]
+            if track is None or track in seen or not self._alike(track, embs[di]):
                 track = Track(self._next, tuple(box), deque(maxlen=self.votes))
                 self._next += 1
                 self.tracks.append(track)
-                seen.append(self._hit(track, box, names[di], distances[di], embs[di], margins[di]))
-        for ti, track in enumerate(self.tracks):
-            if ti not in used_t and track not in seen:
+            seen.append(self._hit(track, box, names[di], distances[di], embs[di], margins[di]))
+        for track in self.tracks:
+            if track not in seen:
                 track.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return sorted(seen, key=lambda t: t.id)
@@ -95,12 +119,14 @@ class Tracker:
     @staticmethod
     def _hit(track, box, name, distance, embedding=None, margin=None):
         track.box, track.missed = tuple(float(v) for v in box), 0
+        track.hits += 1
+        if name is None:           # followed, not identified: the name and distance stand
+            return track
         if embedding is not None:
             track.embedding = np.asarray(embedding, dtype=np.float32)
         track.votes.append(name)
         track.distance = float(distance)
         track.margin = margin
-        track.hits += 1
         return track
 
     def current(self) -> list[Track]:
