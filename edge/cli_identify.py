@@ -9,6 +9,7 @@ import click
 
 from edge.cli_common import (bundle_options, fail, gallery_option, match_options, open_bundle,
                              open_matcher)
+from edge.pipeline import REEMBED, SCAN_EVERY
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +24,14 @@ from edge.cli_common import (bundle_options, fail, gallery_option, match_options
               help="Run detection on every Nth frame; faces are tracked in between.")
 @click.option("--max-faces", default=5, show_default=True, help="Faces identified per frame.")
 @click.option("--min-face", default=40, show_default=True, help="Smallest face side in pixels.")
+@click.option("--max-face", type=int, help="Largest face side in pixels (spares the detector's "
+                                            "smallest pyramid levels); default: any.")
+@click.option("--scan-every", default=SCAN_EVERY, show_default=True,
+              help="Scan the whole frame every Nth detection (and whenever a face is lost); in "
+                   "between, look only around the faces followed. 1: always the whole frame.")
+@click.option("--reembed", default=REEMBED, show_default=True,
+              help="Embed a face whose name has settled every Nth detection, or at once when it "
+                   "changes. 1: every face at every detection.")
 @click.option("--votes", default=5, show_default=True, help="Identifications a track's name is voted over.")
 @click.option("--size", default="640x480", show_default=True, help="Camera frame size WxH.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per frame on stdout.")
@@ -32,7 +41,7 @@ from edge.cli_common import (bundle_options, fail, gallery_option, match_options
 @click.option("--serve", metavar="[HOST:]PORT", help="Also serve the live view and control panel (needs the web extra).")
 @click.option("--token", envvar="EDGE_TOKEN", help="Access token for --serve on a non-local address.")
 def main(camera, video, images, bundle, variant, threads, fpir, threshold, gallery, every, max_faces,
-         min_face, votes, size, as_json, save_video, stats, max_frames, serve, token):
+         min_face, max_face, scan_every, reembed, votes, size, as_json, save_video, stats, max_frames, serve, token):
     """Identify faces from a camera, a video or photos against the gallery.
 
     \b
@@ -51,7 +60,8 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     b = open_bundle(bundle, variant, threads)
     matcher = open_matcher(gallery, b, threshold, fpir, create=bool(serve))
     pipeline = Pipeline(b, matcher, threads=threads, every=every, max_faces=max_faces,
-                        min_face=min_face, votes=votes, stills=images is not None)
+                        min_face=min_face, max_face=max_face, votes=votes,
+                        stills=images is not None, scan_every=scan_every, reembed=reembed)
     try:
         source = open_source(camera, video, images, (width, height))
     except SourceError as exc:
@@ -126,11 +136,12 @@ def _emit(result, as_json, current_file):
 
 
 def _print_stats(summary):
-    click.echo("stage      p50 ms   p95 ms   runs", err=True)
+    click.echo("stage     mean ms   p50 ms   p95 ms   runs", err=True)
     for stage in ("capture", "detect", "align", "embed", "match"):
         if stage in summary:
             s = summary[stage]
-            click.echo(f"{stage:<9}{s['p50']:>8.2f} {s['p95']:>8.2f} {s['n']:>6}", err=True)
+            click.echo(f"{stage:<9}{s['mean']:>8.2f} {s['p50']:>8.2f} {s['p95']:>8.2f} {s['n']:>6}",
+                       err=True)
     click.echo(f"{summary['frames']} frames, {summary['fps']:.1f} frames per second", err=True)
 
 

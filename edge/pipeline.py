@@ -4,6 +4,16 @@
 ``Pipeline.process(frame)`` does one frame of a scene: detection (with alignment,
 embedding and matching) on every ``every``-th frame, the tracks of the last detection
 reported as they stand in between, each track's name settled by a vote.
+
+A scene does not redo work every frame. Detection scans the whole frame every
+``scan_every``-th time (and whenever a followed face was lost, or none is followed);
+in between it looks only around the faces it follows (``Detector.detect_near``), and
+scans the whole frame at once when one of them is not found there. A face
+whose name has settled is embedded again every ``reembed``-th detection, or at once
+when it changes: its side by a quarter, its detection score below ``CHANGED_SCORE``,
+another face's box touching its own, or its aligned crop no longer like the one last
+embedded (``CHANGED_LOOK``: a person stepping into another's place). A new or unsettled
+face is embedded every time.
 ``Pipeline.run(source)`` is the loop every command, the web view, ``edge-bench`` and the
 benchmarks run a source through; what happens to each result (console, JSON lines,
 video, web) is the caller's. Each stage's time is recorded for ``--stats``.
@@ -14,6 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from edge.align import align_face, to_colour
@@ -21,6 +32,11 @@ from edge.track import UNKNOWN, Tracker
 from gallery.match import NO_MATCH
 
 STAGES = ("capture", "detect", "align", "embed", "match")
+SCAN_EVERY = 10       # a whole-frame scan every 10th detection: 1/3 s at 30 fps
+REEMBED = 10          # a settled face is embedded again at least every 10th detection
+CHANGED_SIZE = 1.25   # ... or when its side has changed by this factor either way,
+CHANGED_SCORE = 0.9   # ... its detection score dropped below this,
+CHANGED_LOOK = 0.85   # ... or its look's correlation with the last embedded one is below
 
 
 @dataclass
@@ -68,8 +84,9 @@ class Timings:
 
     def summary(self) -> dict:
         elapsed = time.perf_counter() - self.started
-        out = {s: {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)),
-                   "n": len(v)} for s, v in self.ms.items() if v}
+        out = {s: {"mean": float(np.mean(v)), "p50": float(np.percentile(v, 50)),
+                   "p95": float(np.percentile(v, 95)), "n": len(v)}
+               for s, v in self.ms.items() if v}
         out["frames"] = self.frames
         out["fps"] = self.frames / elapsed if elapsed > 0 else 0.0
         return out
@@ -85,9 +102,12 @@ class Pipeline:
     """
 
     def __init__(self, bundle, matcher=None, *, threads: int | None = 2, every: int = 3,
-                 max_faces: int = 5, min_face: int | None = 40, votes: int = 5,
-                 stills: bool = False):
+                 max_faces: int = 5, min_face: int | None = 40, max_face: int | None = None,
+                 votes: int = 5, stills: bool = False, scan_every: int = SCAN_EVERY,
+                 reembed: int = REEMBED):
         overrides = {} if min_face is None else {"min_face": min_face}
+        if max_face:
+            overrides["max_face"] = max_face
         self.bundle = bundle
         self.detector = bundle.detector(threads, **overrides)
         self.thumbnails = bundle.thumbnail_embedder(threads)   # for enrolment
@@ -95,6 +115,8 @@ class Pipeline:
         self.size, self.colour = self.thumbnails.size, self.thumbnails.colour
         self.matcher, self.max_faces, self.stills = matcher, max_faces, stills
         self.every = 1 if stills else max(1, every)
+        self.scan_every, self.reembed = max(1, scan_every), max(1, reembed)
+        self._detections, self._lost = 0, True
         # a face moves little in embedding space between detections; another person
         # stepping into the same place is farther than the match threshold
         self.tracker = None if matcher is None else Tracker(
@@ -105,12 +127,12 @@ class Pipeline:
 
     # -- the stages ---------------------------------------------------------------------
 
-    def find(self, image) -> list:
-        """At most ``max_faces`` detected faces (``edge.detect.Face``), largest first."""
-        t = time.perf_counter()
-        faces = sorted(self.detector.detect(image), key=lambda f: f.size, reverse=True)
-        self.timings.add("detect", time.perf_counter() - t)
-        return faces[:self.max_faces]
+    def find(self, image, near=None) -> list:
+        """At most ``max_faces`` detected faces (``edge.detect.Face``), largest first;
+        with ``near`` (boxes of faces followed), looking only around those."""
+        found = self.detector.detect(image) if near is None else \
+            self.detector.detect_near(image, near)
+        return sorted(found, key=lambda f: f.size, reverse=True)[:self.max_faces]
 
     def align(self, image, faces) -> list:
         """Each face cut out and aligned at the embedder's size, in its colour."""
@@ -141,7 +163,9 @@ class Pipeline:
     def photo(self, image, matcher=None) -> list[FaceResult]:
         """The faces of one photo, largest first, numbered 1, 2, ... and each named by
         itself (no track, no vote)."""
+        t = time.perf_counter()
         faces = self.find(image)
+        self.timings.add("detect", time.perf_counter() - t)
         matches = self.match(self.embed(self.align(image, faces)), matcher)
         return [FaceResult(i + 1, m.name or UNKNOWN, _distance(m), tuple(float(v) for v in f.box),
                            m.margin, m.candidates)
@@ -157,14 +181,53 @@ class Pipeline:
             return FrameResult(index, now, True, self.photo(frame))
         if index % self.every:
             return FrameResult(index, now, False, list(self._last))
-        faces = self.find(frame)
-        vectors = self.embed(self.align(frame, faces))
-        matches = self.match(vectors)
-        tracks = self.tracker.update([f.box for f in faces], [m.name or UNKNOWN for m in matches],
-                                     [_distance(m) for m in matches],
-                                     vectors if len(faces) else None, [m.margin for m in matches])
+        tracks = self._scene(frame)
         self._last = [FaceResult(t.id, t.name, t.distance, t.box, t.margin) for t in tracks]
         return FrameResult(index, now, True, list(self._last))
+
+    def _scene(self, frame) -> list:
+        """One detection of a scene: the tracks seen, each named by its vote."""
+        followed = self.tracker.current()
+        clock = self._detections = self._detections + 1
+        t, faces = time.perf_counter(), None
+        if not (self._lost or not followed or clock % self.scan_every == 0):
+            faces = self.find(frame, near=[track.box for track in followed])
+            if len(faces) < len(followed):   # someone left or moved out of reach: look
+                faces = None                 # everywhere, in this same frame
+        if faces is None:
+            faces = self.find(frame)
+        self.timings.add("detect", time.perf_counter() - t)
+        crops = self.align(frame, faces)
+        looks = [_look(c) for c in crops]
+        boxes = [f.box for f in faces]
+        assigned = self.tracker.assign(boxes)
+        todo = [i for i, track in enumerate(assigned)
+                if self._changed(track, i, faces, looks[i], clock)]
+        vectors = self.embed([crops[i] for i in todo])
+        matches = dict(zip(todo, self.match(vectors)))
+        vectors = dict(zip(todo, vectors))
+        names = [matches[i].name or UNKNOWN if i in matches else None for i in range(len(faces))]
+        seen = self.tracker.update(
+            boxes, names, [_distance(matches[i]) if i in matches else None for i in range(len(faces))],
+            [vectors.get(i) for i in range(len(faces))],
+            [matches[i].margin if i in matches else None for i in range(len(faces))], assigned)
+        for i in todo:
+            track = self.tracker.by_detection[i]
+            track.embedded_at, track.embedded_size, track.signature = clock, faces[i].size, looks[i]
+        self._lost = any(t not in seen for t in followed)
+        return seen
+
+    def _changed(self, track, i, faces, look, clock) -> bool:
+        """Whether face ``i`` (``track``'s, if any) must be embedded now (see the module's
+        docstring)."""
+        face = faces[i]
+        if track is None or not track.settled or clock - track.embedded_at >= self.reembed:
+            return True
+        if not 1 / CHANGED_SIZE <= face.size / max(track.embedded_size, 1e-6) <= CHANGED_SIZE:
+            return True
+        if face.score < CHANGED_SCORE or float(look @ track.signature) < CHANGED_LOOK:
+            return True
+        return any(j != i and _touch(other.box, face.box) for j, other in enumerate(faces))
 
     def run(self, source, max_frames: int | None = None):
         """(frame, FrameResult) for each frame of ``source``, at most ``max_frames``.
@@ -182,3 +245,16 @@ class Pipeline:
 
 def _distance(match) -> float:
     return float("nan") if match.distance is None else float(match.distance)
+
+
+def _look(crop) -> np.ndarray:
+    """A face's look, cheaply: its aligned crop as 16 x 16 grey, zero mean, unit length
+    (two frames of one face correlate above 0.9; two people's faces mostly below 0.8)."""
+    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    x = cv2.resize(grey, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    x -= x.mean()
+    return x / max(float(np.linalg.norm(x)), 1e-6)
+
+
+def _touch(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

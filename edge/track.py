@@ -71,6 +71,7 @@ class Tracker:
     max_jump: float | None = None    # embedding distance a track may move between detections
     tracks: list = field(default_factory=list)
     _next: int = 1
+    by_detection: list = field(default_factory=list)   # the last update's, in the boxes' order
 
     def assign(self, boxes, embeddings=None) -> list:
         """For each box, the track it continues (or None): pairs of best overlap first,
@@ -91,8 +92,9 @@ class Tracker:
                assigned=None) -> list[Track]:
         """Feed one frame's detections: their names (None: not identified this frame, so
         no vote), distances, L2-normalised embeddings and match margins, if any; returns
-        the tracks seen this frame. ``assigned``: the tracks ``assign`` gave the boxes
-        (taken as they are, unless an embedding given now is not alike)."""
+        the tracks seen this frame, by id (``by_detection``: the same, in the boxes'
+        order). ``assigned``: the tracks ``assign`` gave the boxes (taken as they are,
+        unless an embedding given now is not alike)."""
         embs = [None] * len(boxes) if embeddings is None else list(embeddings)
         margins = [None] * len(boxes) if margins is None else list(margins)
         if assigned is None:
@@ -109,6 +111,7 @@ class Tracker:
             if track not in seen:
                 track.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        self.by_detection = seen
         return sorted(seen, key=lambda t: t.id)
 
     def _alike(self, track, embedding) -> bool:

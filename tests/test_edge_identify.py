@@ -222,7 +222,7 @@ def test_video_json_stats_and_annotated_output(enrolled_gallery, clip_file, tmp_
     # a face far from its one enrolment photo may stay unknown; none may get another's name
     assert n["wrong"] == 0 and n["extra"] == 0 and n["accuracy"] >= 0.7, n
     stats = result.stderr
-    assert "stage      p50 ms   p95 ms   runs" in stats
+    assert "stage     mean ms   p50 ms   p95 ms   runs" in stats
     for stage in ("capture", "detect", "align", "embed", "match"):
         assert f"\n{stage}" in stats
     assert "24 frames, " in stats and " frames per second" in stats
