@@ -29,13 +29,21 @@ def _find():
 RUNTIME, _INTERPRETER = _find()
 
 
-def make_interpreter(path: str, threads: int | None = None):
-    """A TFLite interpreter for the model file at ``path``, tensors allocated."""
+def make_interpreter(path: str, threads: int | None = None, plain: bool = False):
+    """A TFLite interpreter for the model file at ``path``, tensors allocated.
+
+    ``plain``: the built-in kernels alone, without the default (XNNPACK) delegate, whose
+    tensors the interpreter no longer sizes: for reading the graph, not for speed."""
     if _INTERPRETER is None:
         raise RuntimeError("no TFLite interpreter: pip install ai-edge-litert "
                            "(or tflite-runtime on numpy < 2)")
+    options = {}
+    if plain:
+        resolver = getattr(sys.modules[_INTERPRETER.__module__], "OpResolverType", None)
+        if resolver is not None:
+            options["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     with _quiet_stderr():  # the runtime's "INFO: Created ... XNNPACK delegate" line
-        interpreter = _INTERPRETER(model_path=str(path), num_threads=threads)
+        interpreter = _INTERPRETER(model_path=str(path), num_threads=threads, **options)
         interpreter.allocate_tensors()
     return interpreter
 
