@@ -119,10 +119,11 @@ def main(data, bundle_name, threads, runs, segments, frames_per_segment):
     det = bundle.detector(1, min_face=40)
     full = detector_multiply_adds(det, 640, 480)
     click.echo(f"\nmultiply-adds: P-Net over a 640x480 frame's pyramid (min face 40, "
-               f"{full['levels']} levels) {full['pnet'] / 1e6:.1f} M; around 1, 2, 3 faces "
-               + ", ".join(f"{near_multiply_adds(det, k) / 1e6:.1f}" for k in (1, 2, 3))
-               + f" M; R-Net {full['rnet_per_candidate'] / 1e6:.2f} M and O-Net "
-               f"{full['onet_per_candidate'] / 1e6:.2f} M per candidate; embedding "
+               f"{full['levels']} levels) {full['pnet'] / 1e6:.1f} M, then R-Net "
+               f"{full['rnet_per_candidate'] / 1e6:.2f} M and O-Net "
+               f"{full['onet_per_candidate'] / 1e6:.2f} M per candidate; around a followed face "
+               f"no P-Net, R-Net on 5 candidates ({near_multiply_adds(det, 1) / 1e6:.2f} M) and "
+               f"O-Net on the survivors; embedding "
                f"{model_multiply_adds(bundle.file(bundle.model.file)) / 1e6:.1f} M per face")
 
     people = (data / "lfw_eval_people.txt").read_text().split()

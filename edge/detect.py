@@ -24,6 +24,7 @@ WORKING_SIDE = 1600  # larger images are detected scaled down to this long side
 NEAR = 2.0           # detect_near: a known face's region, in face sides
 NEAR_SIDE = 96       # detect_near: the region's side once scaled, in pixels
 NEAR_GAP = 24        # detect_near: grey between two regions in the strip
+NEAR_SHIFTS = [(0, 0), (-12, 0), (12, 0), (0, -12), (0, 12)]   # candidates, in region pixels
 
 
 class Net:
@@ -188,9 +189,10 @@ class Detector:
     a 1600 px one. ``max_face``: the largest face side looked for (None: up to the
     whole image), which spares the pyramid's smallest levels.
 
-    ``detect_near(frame, boxes)`` looks only around faces already known (the tracks of
-    a video): each box widened to a square of ``NEAR`` times its side, scaled to
-    ``NEAR_SIDE`` pixels, and searched for a face of half to twice the box's side.
+    ``detect_near(frame, boxes)`` looks only where faces already known are (the tracks
+    of a video): each box widened to a square of ``NEAR`` times its side and scaled to
+    ``NEAR_SIDE`` pixels; there the known box and four shifted by a quarter of its side
+    are the candidates R-Net and O-Net judge and move onto the face, without P-Net.
     """
 
     def __init__(self, pnet, rnet, onet, threads: int | None = None,
@@ -224,8 +226,9 @@ class Detector:
         score first; a face seen from two boxes' regions is kept once.
 
         The regions, each scaled to NEAR_SIDE pixels, are laid side by side in one strip
-        (grey between them) and the strip detected once: every network runs once per
-        frame, however many faces are followed.
+        (grey between them), and R-Net and O-Net run once on all their candidates: a
+        face that moved more than about a quarter of its side since is not found here
+        (the caller then scans the whole frame).
         """
         regions = [self._region(image, box) for box in boxes]
         regions = [r for r in regions if r is not None]
@@ -237,7 +240,11 @@ class Detector:
         for i, (pixels, _, _) in enumerate(regions):
             strip[:, i * step:i * step + NEAR_SIDE] = pixels
         found = []
-        for face in self._detect(strip, NEAR_SIDE / NEAR / 2, NEAR_SIDE):
+        centre = (NEAR_SIDE - NEAR_SIDE / NEAR) / 2   # where each known face sits in its region
+        known = np.array([[i * step + centre + dx, centre + dy,
+                           i * step + centre + dx + NEAR_SIDE / NEAR, centre + dy + NEAR_SIDE / NEAR]
+                          for i in range(len(regions)) for dx, dy in NEAR_SHIFTS], np.float32)
+        for face in self._detect(strip, proposals=known):
             i = int((face.box[0] + face.box[2]) / 2 // step)
             if i >= len(regions):
                 continue
@@ -274,12 +281,15 @@ class Detector:
         return region, (left, top), f
 
     def _detect(self, image: np.ndarray, min_face: float | None = None,
-                max_face: float | None = None) -> list[Face]:
+                max_face: float | None = None, proposals=None) -> list[Face]:
         rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
         x = rgb.astype(np.float32)
         x -= MEAN
         x /= SCALE
-        boxes = self._proposals(x, min_face or self.min_face, max_face or self.max_face)
+        if proposals is None:
+            boxes = self._proposals(x, min_face or self.min_face, max_face or self.max_face)
+        else:   # candidates given (faces already known): R-Net and O-Net judge them
+            boxes = np.column_stack([proposals, np.ones(len(proposals), np.float32)])
         if len(boxes):
             boxes = self._refine(x, boxes)
         if not len(boxes):

@@ -68,11 +68,8 @@ def detector_multiply_adds(detector, width: int, height: int) -> dict:
 
 
 def near_multiply_adds(detector, faces: int) -> int:
-    """P-Net's multiply-adds for ``detect_near`` following ``faces`` faces (one strip)."""
-    from edge.detect import NEAR, NEAR_GAP, NEAR_SIDE, pyramid_scales
+    """R-Net's multiply-adds for ``detect_near`` following ``faces`` faces (each judged
+    at NEAR_SHIFTS candidate boxes; O-Net then runs on the survivors, usually one a face)."""
+    from edge.detect import NEAR_SHIFTS
 
-    width = faces * (NEAR_SIDE + NEAR_GAP) - NEAR_GAP
-    return sum(model_multiply_adds(detector.pnet.path, (1, int(NEAR_SIDE * s), int(width * s), 3))
-               for s in pyramid_scales(width, NEAR_SIDE, NEAR_SIDE / NEAR / 2,
-                                       detector.scale_factor, max_face=NEAR_SIDE)
-               if int(NEAR_SIDE * s) >= 12)
+    return faces * len(NEAR_SHIFTS) * model_multiply_adds(detector.rnet.path)
