@@ -115,24 +115,39 @@ def real_photos(py, data: Path, out: Path, enrolled: int = 6, strangers: int = 3
     cmd = [py, "-m", "edge.cli_identify", "--images", probe_dir, "--gallery", gallery, "--json"]
     click.echo("$ " + " ".join(map(str, cmd)))
     proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, check=True)
-    right = 0
+    expected, named = [], []       # per photo: who it shows (None: a stranger), who was named
     for line in proc.stdout.splitlines():
         frame = json.loads(line)
         name = Path(frame["file"]).name
         faces = frame["faces"]
+        expected.append(truth[name])
+        named.append(None)
         if not faces:
             click.echo(f"  {name}: no face found")
             continue
         # the labelled person is the face nearest the centre of LFW's 250 px photos
         centre = min(faces, key=lambda f: abs((f["box"][0] + f["box"][2]) / 2 - 125)
                      + abs((f["box"][1] + f["box"][3]) / 2 - 125))
-        said = None if centre["name"] == "unknown" else centre["name"]
-        ok = said == truth[name]
-        right += ok
+        said = named[-1] = None if centre["name"] == "unknown" else centre["name"]
         who = truth[name] or "a stranger"
         click.echo(f"  {name}: {who:<22s} -> {centre['name']:<22s} "
-                   f"{'right' if ok else 'WRONG'}")
-    click.echo(f"{right} of {len(truth)} photos named right (strangers must stay unknown)")
+                   f"{'right' if said == truth[name] else 'WRONG'}")
+    click.echo(open_set_line(expected, named))
+
+
+def open_set_line(expected: list, named: list) -> str:
+    """The photos' open-set shares (``edge.metrics.identification_shares``) as counts:
+    ``expected`` who each photo shows (None for a stranger), ``named`` who it was named
+    as (None: unknown, or no face found)."""
+    from edge.metrics import identification_shares
+
+    s = identification_shares([e is not None for e in expected], [n is not None for n in named],
+                              [n == e for n, e in zip(named, expected)])
+    n_known = sum(e is not None for e in expected)
+    n_strangers = len(expected) - n_known
+    return (f"known people named right on {round(s['known_right'] * n_known)} of {n_known} "
+            f"photos, named wrong on {round(s['known_wrong'] * n_known)}; strangers named as "
+            f"someone on {round(s['strangers_accepted'] * n_strangers)} of {n_strangers}")
 
 
 def _enrol_and_identify(py, out):
