@@ -4,9 +4,9 @@ First the shipped default bundle on real photos (LFW's evaluation people: one ph
 each enrolled, other photos and strangers identified, names printed), then
 prepare -> a short fit -> convert (fp32 and int8) -> enrol one snapshot of each held-out
 person -> identify a clip built from their other photos -> what was recognised, and the
-fp32 vs int8 table. People come from ``../shared/data`` (train: celebs + orl s1..s20,
-held out: orl s21..s40) or from any folder of person sub-folders (``--people``), split
-in half by name.
+fp32 vs int8 table. People come from the shared data folder (``--data``; train: celebs +
+orl s1..s20, held out: orl s21..s40) or from any folder of person sub-folders
+(``--people``), split in half by name.
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 import click
+
+from train.cli import DATA_ENV
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -56,13 +58,16 @@ def run(cmd):
 
 
 @click.command()
-@click.option("--data", default="../shared/data", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), envvar=DATA_ENV, show_envvar=True,
+              help="The shared data folder (orl/, celebs/, lfw/); make demo passes DATA.")
 @click.option("--people", type=click.Path(file_okay=False, path_type=Path),
               help="Your own folder of person sub-folders instead of the shared data.")
 @click.option("--out", default="runs/demo", type=click.Path(path_type=Path))
 @click.option("--epochs", default=12, show_default=True)
 def main(data, people, out, epochs):
     """Run the whole flow end to end and print what was recognised."""
+    if data is None and people is None:
+        raise click.UsageError("give --data (the shared data folder) or --people")
     py = sys.executable
     out.mkdir(parents=True, exist_ok=True)
     if people is None and (data / "lfw").is_dir():
