@@ -31,7 +31,7 @@ from edge.timing import time_calls  # noqa: E402
 WARMUP, RUNS = 5, 50
 
 
-def latency(embedder: Embedder, face: np.ndarray) -> dict:
+def interpreter_latency(embedder: Embedder, face: np.ndarray) -> dict:
     """The interpreter's own time for one face (``edge.timing.time_calls``, in ms)."""
     embedder.embed(face[None])            # sets the input, batch of one
     return time_calls(embedder.interpreter.invoke, WARMUP, RUNS)
@@ -74,7 +74,7 @@ def main(data: Path, threads: int):
                          for op in embedder.interpreter._get_ops_details())
             reference = model.predict(normalise(held_out, 127.5, 128.0), verbose=0)
             cosine = (embedder.embed(held_out) * reference).sum(1)
-            ms = latency(embedder, held_out[0])
+            ms = interpreter_latency(embedder, held_out[0])
             click.echo(f"  {path.stat().st_size / 1e6:.1f} MB, {pieces} XNNPACK piece(s), "
                        f"ms min {ms['min']:.1f} mean {ms['mean']:.1f} "
                        f"p50 {ms['p50']:.1f} p95 {ms['p95']:.1f}, "
