@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmarks.detector_agreement import agreement_scenes, compare, package_faces
 from benchmarks.detector_speed import SIZES, scene, timed
-from edge.timing import Stopwatch
+from edge.timing import Stopwatch, latency
 
 
 def distinct_detectors(bundles: dict) -> dict:
@@ -40,7 +40,7 @@ def _agreement_summary(pairs, extra, ms, package_ms):
             "iou_mean": float(ious.mean()), "below_0_9": int((ious < 0.9).sum()),
             "landmark_max_px": float(errors.max()),
             "landmark_p95_px": float(np.percentile(errors, 95)), "extra": int(extra),
-            "ms_median": float(np.median(ms)), "package_ms_median": float(np.median(package_ms))}
+            "ms_median": latency(ms)["p50"], "package_ms_median": latency(package_ms)["p50"]}
 
 
 def run(bundles: dict, data: Path, scenes: int = 20, runs: int = 20, threads=(1, 2),

@@ -25,7 +25,7 @@ import numpy as np
 from benchmarks.detector_scenes import DEFAULT_DATA, face_scenes
 from convert.detector import NETS, export_detector, keras_net, to_tflite
 from edge.detect import Detector
-from edge.timing import Stopwatch
+from edge.timing import Stopwatch, latency
 from edge.track import iou
 
 
@@ -160,7 +160,7 @@ def run(out: Path, args):
     for variant in variants:
         detector = Detector(*(files[(mode, n)] for mode, n in zip(variant, NETS)), threads=1)
         pairs, extra, times = compare(detector, scenes, references)
-        print(f"{' / '.join(variant):27s} {summarise(pairs, extra, np.median(times))}")
+        print(f"{' / '.join(variant):27s} {summarise(pairs, extra, latency(times)['p50'])}")
     sizes = {k: p.stat().st_size for k, p in files.items()}
     for mode in ("fp32", "dynamic", "full"):
         print(f"{mode:8s} bytes: " + ", ".join(f"{n} {sizes[(mode, n)]:,}" for n in NETS))
