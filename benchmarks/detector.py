@@ -1,22 +1,21 @@
 """The shipped TFLite MTCNN against the ``mtcnn`` package: agreement and speed.
 
 Agreement: ``benchmarks.detector_agreement`` (its scenes: scikit-image's astronaut and
-seeded 640x480 scenes of celebs/ORL faces; its ``compare``; ``convert.detector``'s
-``package_faces`` and ``agreement``). Speed: ``benchmarks.detector_speed`` (its frames:
+seeded 640x480 scenes of celebs/ORL faces; its ``compare``, ``package_faces`` and
+``agreement``). Speed: ``benchmarks.detector_speed`` (its frames:
 the coffee photo at 320x240, 640x480, 1280x720 with one ORL face; its ``timed``). The
 detectors measured are the ones the bundles ship (one entry per distinct set of files).
 """
 from __future__ import annotations
 
-import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from benchmarks.detector_agreement import agreement_scenes, compare
+from benchmarks.detector_agreement import agreement_scenes, compare, package_faces
 from benchmarks.detector_speed import SIZES, scene, timed
-from convert.detector import package_faces
-from edge.bench import stats
+from edge.timing import Stopwatch, latency
 
 
 def distinct_detectors(bundles: dict) -> dict:
@@ -41,22 +40,25 @@ def _agreement_summary(pairs, extra, ms, package_ms):
             "iou_mean": float(ious.mean()), "below_0_9": int((ious < 0.9).sum()),
             "landmark_max_px": float(errors.max()),
             "landmark_p95_px": float(np.percentile(errors, 95)), "extra": int(extra),
-            "ms_median": float(np.median(ms)), "package_ms_median": float(np.median(package_ms))}
+            "ms_median": latency(ms)["p50"], "package_ms_median": latency(package_ms)["p50"]}
 
 
-def run(bundles: dict, scenes: int = 20, runs: int = 20, threads=(1, 2), log=print) -> dict:
+def run(bundles: dict, data: Path, scenes: int = 20, runs: int = 20, threads=(1, 2),
+        log=print) -> dict:
+    """Agreement and speed of each distinct detector of ``bundles`` against the package,
+    on scenes of faces from the shared data folder ``data``."""
     from importlib.metadata import version
 
     from mtcnn import MTCNN
 
     package = MTCNN()
-    frames = agreement_scenes(scenes)
+    frames = agreement_scenes(scenes, data)
     package_faces(package, frames[1])  # warm-up (graph tracing)
-    references, package_ms = [], []
+    references, package_watch = [], Stopwatch()
     for f in frames:
-        t = time.perf_counter()
-        references.append(package_faces(package, f))
-        package_ms.append((time.perf_counter() - t) * 1e3)
+        with package_watch:
+            references.append(package_faces(package, f))
+    package_ms = package_watch.ms
     log(f"  {len(frames)} scenes, {sum(map(len, references))} faces found by mtcnn "
         f"{version('mtcnn')}")
     detectors = distinct_detectors(bundles)
@@ -69,16 +71,14 @@ def run(bundles: dict, scenes: int = 20, runs: int = 20, threads=(1, 2), log=pri
             f"mean {s['iou_mean']:.4f}, landmarks max {s['landmark_max_px']:.1f} px, "
             f"{s['extra']} extra")
     for size in SIZES:
-        frame = scene(size)
+        frame = scene(size, data)
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        times, faces = timed(package.detect_faces, rgb, 2, max(3, runs // 2))
-        row = {"size": f"{size[0]}x{size[1]}", "package": {"warmup": 2, "faces": faces,
-                                                           **stats(times)}, "tflite": {}}
+        row = {"size": f"{size[0]}x{size[1]}",
+               "package": timed(package.detect_faces, rgb, 2, max(3, runs // 2)), "tflite": {}}
         for label, (b, _) in detectors.items():
             for t in threads:
-                times, faces = timed(b.detector(t).detect, frame, 3, runs)
                 row["tflite"][f"{label}, {t} thread{'s' * (t > 1)}"] = {
-                    "threads": t, "warmup": 3, "faces": faces, **stats(times)}
+                    "threads": t, **timed(b.detector(t).detect, frame, 3, runs)}
         out["speed"].append(row)
         best = min(r["p50"] for r in row["tflite"].values())
         log(f"  {row['size']}: package p50 {row['package']['p50']:.1f} ms, "

@@ -6,6 +6,7 @@ Every row states warm-up, runs, threads and min / mean / p50 / p95 in millisecon
 the package runs TensorFlow with its default threads (all cores).
 
     .venv/bin/python -m benchmarks.detector_speed [--runs 20] [--threads 1,2] [--batches]
+        [--data ../shared/data]
 
 ``--batches`` also times R-Net and O-Net per crop at batch sizes 1 to 64 (one
 interpreter per batch size, as ``edge.detect.Net`` keeps them).
@@ -15,42 +16,40 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from convert.detector import DATA, export_detector, make_scene
+from benchmarks.detector_scenes import DEFAULT_DATA, make_scene
+from convert.detector import export_detector
 from edge.detect import Detector, Net
+from edge.timing import time_calls
 
 SIZES = ((320, 240), (640, 480), (1280, 720))
 NETS = ("pnet", "rnet", "onet")
 VARIANTS = ("fp32", "int8")
 
 
-def scene(size) -> np.ndarray:
-    face = cv2.imread(str(DATA / "orl" / "s21" / "1.pgm"), cv2.IMREAD_GRAYSCALE)
+def scene(size, data: Path) -> np.ndarray:
+    """The coffee photo at ``size`` with ORL s21's first photo (from the shared data
+    folder ``data``) pasted at 40% of the frame height."""
+    face = cv2.imread(str(Path(data) / "orl" / "s21" / "1.pgm"), cv2.IMREAD_GRAYSCALE)
     height = int(0.4 * size[1])
     return make_scene([face], np.random.default_rng(0), size=size, background="coffee",
                       heights=(height, height + 1))
 
 
-def timed(detect, frame, warmup: int, runs: int):
-    for _ in range(warmup):
-        faces = detect(frame)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        detect(frame)
-        times.append((time.perf_counter() - start) * 1e3)
-    return np.array(times), len(faces)
+def timed(detect, frame, warmup: int, runs: int) -> dict:
+    """The faces ``detect`` finds in ``frame`` (one call before the warm-up) and its
+    latency (``edge.timing.time_calls``: warmup, runs, min, mean, p50, p95, p99 in ms)."""
+    faces = len(detect(frame))
+    return {"faces": faces, **time_calls(lambda: detect(frame), warmup, runs)}
 
 
-def row(name, threads, warmup, runs, times, faces) -> str:
-    p50, p95 = np.percentile(times, [50, 95])
-    return (f"{name:22s} {threads!s:>7s} {warmup:3d} {runs:4d} {faces:5d}"
-            f"  {times.min():7.1f} {times.mean():7.1f} {p50:7.1f} {p95:7.1f}")
+def row(name, threads, t: dict) -> str:
+    return (f"{name:22s} {threads!s:>7s} {t['warmup']:3d} {t['runs']:4d} {t['faces']:5d}"
+            f"  {t['min']:7.1f} {t['mean']:7.1f} {t['p50']:7.1f} {t['p95']:7.1f}")
 
 
 def per_crop(files: dict, threads: int, runs: int):
@@ -64,13 +63,8 @@ def per_crop(files: dict, threads: int, runs: int):
         crops = np.random.default_rng(0).uniform(-1, 1, (64, size, size, 3)).astype(np.float32)
         cells = []
         for batch in batches:
-            net.run_batched(crops, batch)
-            times = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                net.run_batched(crops, batch)
-                times.append(time.perf_counter() - start)
-            cells.append(f"  {min(times) / 64 * 1e3:6.3f}")
+            t = time_calls(lambda: net.run_batched(crops, batch), 1, runs)
+            cells.append(f"  {t['min'] / 64:6.3f}")
         print(f"{variant + ' ' + name:18s}" + "".join(cells))
 
 
@@ -80,6 +74,8 @@ def main():
     parser.add_argument("--runs", type=int, default=20, help="timed runs (the package: half)")
     parser.add_argument("--threads", default="1,2", help="TFLite threads to try, comma-separated")
     parser.add_argument("--batches", action="store_true", help="also time R-Net/O-Net batches")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="the shared data folder, for ORL s21 (default: %(default)s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mtcnn-speed-") as tmp:
         run(Path(tmp), args)
@@ -99,20 +95,19 @@ def run(out: Path, args):
     print(f"{'detector':22s} {'threads':>7s} {'wu':>3s} {'runs':>4s} faces"
           f"  {'min':>7s} {'mean':>7s} {'p50':>7s} {'p95':>7s}  (ms)")
     for size in SIZES:
-        frame = scene(size)
+        frame = scene(size, args.data)
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         print(f"-- {size[0]}x{size[1]}")
-        base, faces = timed(package.detect_faces, rgb, 2, max(3, args.runs // 2))
-        print(row("mtcnn package (TF)", "default", 2, len(base), base, faces)
+        base = timed(package.detect_faces, rgb, 2, max(3, args.runs // 2))
+        print(row("mtcnn package (TF)", "default", base)
               + "  speed-up: package p50 / p50, min / min")
         for variant in VARIANTS:
             files = [out / entries[variant][n]["file"] for n in NETS]
             for threads in threads_list:
                 detector = Detector(*files, threads=threads)
-                times, faces = timed(detector.detect, frame, args.warmup, args.runs)
-                speedup = np.percentile(base, 50) / np.percentile(times, 50)
-                print(row(f"tflite {variant}", threads, args.warmup, args.runs, times, faces)
-                      + f"  {speedup:4.1f}x p50 {base.min() / times.min():4.1f}x min")
+                t = timed(detector.detect, frame, args.warmup, args.runs)
+                print(row(f"tflite {variant}", threads, t)
+                      + f"  {base['p50'] / t['p50']:4.1f}x p50 {base['min'] / t['min']:4.1f}x min")
     if args.batches:
         files = {(v, n): out / entries[v][n]["file"] for v in VARIANTS for n in ("rnet", "onet")}
         for threads in threads_list:

@@ -19,6 +19,7 @@ import numpy as np
 
 from edge.metrics import clip_namings
 from edge import metrics
+from edge.timing import Stopwatch
 
 TOLERANCE = 0.6   # face_recognition's default
 
@@ -53,29 +54,22 @@ def fr_encode_photo(rgb):
 
 def fr_orl(photos: dict, n_way: int = 20, trials: int = 2000, seed: int = 0, log=print) -> dict:
     """One-shot and verification on the same ORL photos, detection and encoding included."""
-    embs, labels, found, ms = [], [], 0, []
+    embs, labels, found, watch = [], [], 0, Stopwatch()
     for label, imgs in enumerate(photos.values()):
         for img in imgs:
-            t = time.perf_counter()
-            e, ok = fr_encode_photo(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-            ms.append((time.perf_counter() - t) * 1e3)
+            with watch:
+                e, ok = fr_encode_photo(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
             embs.append(e)
             labels.append(label)
             found += ok
-    embs, labels = np.array(embs), np.array(labels)
-    shot = metrics.one_shot(embs, labels, n_way, trials, seed)
-    pairs, same = metrics.verification_pairs(labels, seed)
-    d = metrics.pair_distances(embs, pairs)
-    r = metrics.roc(d, same)
-    out = {"photos": len(labels), "faces_detected": found, "one_shot": shot.as_dict(),
-           "auc": r.auc, "eer": r.eer, "threshold": TOLERANCE,
-           "accuracy_at_threshold": metrics.accuracy_at(d, same, TOLERANCE),
-           "ms_per_photo": {"p50": float(np.percentile(ms, 50)),
-                            "p95": float(np.percentile(ms, 95)), "mean": float(np.mean(ms))},
-           "roc": {"fpr": r.fpr[::max(1, len(r.fpr) // 200)].tolist(),
-                   "tpr": r.tpr[::max(1, len(r.tpr) // 200)].tolist()}}
+    s = metrics.lab_scores(np.array(embs), np.array(labels), TOLERANCE, n_way, trials, seed,
+                           curve_points=200)
+    shot, ver = s["one_shot"], s["verification"]
+    out = {"photos": len(labels), "faces_detected": found, "one_shot": shot,
+           **{k: ver[k] for k in ("auc", "eer", "threshold", "accuracy_at_threshold")},
+           "ms_per_photo": watch.latency(), "roc": ver["roc"]}
     log(f"  face_recognition on {len(labels)} ORL photos ({found} with a face found): one-shot "
-        f"{shot.accuracy:.2%}, AUC {r.auc:.4f}, EER {r.eer:.2%}, "
+        f"{shot['accuracy']:.2%}, AUC {ver['auc']:.4f}, EER {ver['eer']:.2%}, "
         f"{out['ms_per_photo']['p50']:.0f} ms per photo p50")
     return out
 
@@ -120,10 +114,11 @@ def seed_network(train_dir: Path, eval_dir: Path, work: Path, epochs: int, cwd: 
            "--objective", "contrastive", "--epochs", str(epochs), "--patience", str(epochs)]
     ev = [sys.executable, "-m", "train.cli", "evaluate", str(out), str(eval_dir), "--json"]
     env = {"TF_CPP_MIN_LOG_LEVEL": "3"}
-    t = time.perf_counter()
     log("  $ siamese-train fit ... --arch seed --objective contrastive --epochs " + str(epochs))
-    _run(fit, cwd, env)
-    fit_s = time.perf_counter() - t
+    fitting = Stopwatch()
+    with fitting:
+        _run(fit, cwd, env)
+    fit_s = fitting.seconds
     result = json.loads(_run(ev, cwd, env))
     summary = json.loads((out / "summary.json").read_text())
     v = result["verification"]

@@ -185,7 +185,7 @@ def run_all(results, data, protocol, wild, bundle_names, work, runs, segments, f
     if "detector" not in skip:
         with Section(results, "detector"):
             from benchmarks import detector
-            results["detector"] = detector.run(loaded, log=log)
+            results["detector"] = detector.run(loaded, data, log=log)
     clip = clip_path = None
     if not skip >= {"pipeline", "peers"}:
         from benchmarks.pipeline import build_clip

@@ -98,10 +98,10 @@ def main(data: Path, onnx_path: Path | None):
                f"{fallbacks} with no face found (whole image resized)")
     for name, embed in (("Keras port", embed_keras), ("ONNX (reference)", embed_onnx)):
         embeddings = unit(embed(faces))
-        shot = metrics.one_shot(embeddings, labels, n_way=20, trials=2000, seed=0)
-        ver = metrics.verification(embeddings, labels)
-        click.echo(f"{name:17s} 20-way one-shot {100 * shot.accuracy:.2f}% "
-                   f"(95% {100 * shot.ci95[0]:.2f}-{100 * shot.ci95[1]:.2f}), "
+        s = metrics.lab_scores(embeddings, labels, n_way=20, trials=2000, seed=0)
+        shot, ver = s["one_shot"], s["verification"]
+        click.echo(f"{name:17s} {shot['n_way']}-way one-shot {100 * shot['accuracy']:.2f}% "
+                   f"(95% {100 * shot['ci95'][0]:.2f}-{100 * shot['ci95'][1]:.2f}), "
                    f"AUC {ver['auc']:.5f}, EER {100 * ver['eer']:.2f}%, "
                    f"accuracy {100 * ver['accuracy_at_threshold']:.2f}% at distance "
                    f"{ver['threshold']:.3f} (calibrated on these {ver['pairs']} pairs)")

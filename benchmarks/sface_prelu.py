@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,20 +26,15 @@ import numpy as np  # noqa: E402
 
 from edge.align import normalise  # noqa: E402
 from edge.embed import Embedder  # noqa: E402
+from edge.timing import time_calls  # noqa: E402
 
 WARMUP, RUNS = 5, 50
 
 
-def latency_ms(embedder: Embedder, face: np.ndarray) -> np.ndarray:
+def interpreter_latency(embedder: Embedder, face: np.ndarray) -> dict:
+    """The interpreter's own time for one face (``edge.timing.time_calls``, in ms)."""
     embedder.embed(face[None])            # sets the input, batch of one
-    for _ in range(WARMUP):
-        embedder.interpreter.invoke()
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        embedder.interpreter.invoke()
-        times.append(time.perf_counter() - start)
-    return 1000 * np.array(times)
+    return time_calls(embedder.interpreter.invoke, WARMUP, RUNS)
 
 
 @click.command(help=__doc__.split("\n\n")[0])
@@ -80,10 +74,10 @@ def main(data: Path, threads: int):
                          for op in embedder.interpreter._get_ops_details())
             reference = model.predict(normalise(held_out, 127.5, 128.0), verbose=0)
             cosine = (embedder.embed(held_out) * reference).sum(1)
-            ms = latency_ms(embedder, held_out[0])
+            ms = interpreter_latency(embedder, held_out[0])
             click.echo(f"  {path.stat().st_size / 1e6:.1f} MB, {pieces} XNNPACK piece(s), "
-                       f"ms min {ms.min():.1f} mean {ms.mean():.1f} "
-                       f"p50 {np.percentile(ms, 50):.1f} p95 {np.percentile(ms, 95):.1f}, "
+                       f"ms min {ms['min']:.1f} mean {ms['mean']:.1f} "
+                       f"p50 {ms['p50']:.1f} p95 {ms['p95']:.1f}, "
                        f"cosine to Keras fp32 mean {cosine.mean():.4f} worst {cosine.min():.4f}")
 
 

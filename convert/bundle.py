@@ -42,7 +42,7 @@ class BundleConfig:
     gallery: int = rep.REFERENCE_GALLERY   # ... with this many faces stored (the stated threshold)
     calibration: tuple = ()         # prepared folders of people used for nothing else
     wild: str | None = None         # the wild protocol's evaluation folder (LFW eval people)
-    licence: str = "MIT (trained by this project on ../shared/data)"
+    licence: str = "MIT (trained by this project)"
     made_by: str = ""
     extra: dict = field(default_factory=dict)
 

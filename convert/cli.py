@@ -44,7 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @click.option("--trials", default=2000, show_default=True, help="One-shot trials per variant.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--detector-int8", is_flag=True, help="Ship the int8 MTCNN instead of fp32.")
-@click.option("--licence", default="MIT (trained by this project on ../shared/data)",
+@click.option("--licence", default="MIT (trained by this project)",
               show_default=True, help="Licence of the weights, recorded in the manifest.")
 @click.option("--overwrite", is_flag=True)
 def main(model_dir, out, train_dir, eval_dir, name, variants, ship, default, tolerance,

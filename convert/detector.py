@@ -7,16 +7,13 @@ float32 RGB scaled to (x - 127.5) / 128, as in the package.
 The int8 variant quantises the weights of R-Net and O-Net to int8 (dynamic range:
 activations stay float). Measured against the package (``benchmarks/detector_agreement.py``),
 that keeps every face, while int8 P-Net moves or loses faces, and full-integer int8
-(calibrated on scenes of real faces, see ``calibration_inputs``) loses faces and runs
-slower than fp32 under LiteRT's XNNPACK.
+(``to_tflite(..., "full", representative)``, calibrated there on scenes of real faces)
+loses faces and runs slower than fp32 under LiteRT's XNNPACK.
 """
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-import cv2
-import numpy as np
 
 NETS = {  # name: (input height and width, package weights)
     "pnet": ((None, None), "pnet.lz4"),
@@ -24,8 +21,6 @@ NETS = {  # name: (input height and width, package weights)
     "onet": ((48, 48), "onet.lz4"),
 }
 INT8_NETS = ("rnet", "onet")  # int8 P-Net moves and misses faces
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-BACKGROUNDS = ("rocket", "coffee", "chelsea", "brick", "grass", "gravel", "camera")
 
 
 def keras_net(name: str):
@@ -77,121 +72,6 @@ def default_input_shape(model: bytes, shape) -> bytes:
     graph = obj.subgraphs[0]
     graph.tensors[graph.inputs[0]].shape = list(shape)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
-
-
-def make_scene(faces: list[np.ndarray], rng: np.random.Generator,
-               size=(640, 480), background: str = "rocket",
-               heights=(40, 200)) -> np.ndarray:
-    """A BGR scene: a scikit-image photo with these grey face images pasted at random.
-
-    Faces are scaled to a random height in ``heights`` and placed without overlap when
-    possible (up to 50 tries each).
-    """
-    import skimage.data
-
-    photo = getattr(skimage.data, background)()
-    photo = cv2.cvtColor(photo, cv2.COLOR_GRAY2BGR if photo.ndim == 2 else cv2.COLOR_RGB2BGR)
-    scene = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
-    taken: list[tuple[int, int, int, int]] = []
-    for face in faces:
-        h = int(rng.integers(*heights))
-        w = max(1, round(face.shape[1] * h / face.shape[0]))
-        if h >= size[1] or w >= size[0]:
-            continue
-        for _ in range(50):
-            x, y = int(rng.integers(0, size[0] - w)), int(rng.integers(0, size[1] - h))
-            if all(x + w < a or a + c < x or y + h < b or b + d < y for a, b, c, d in taken):
-                break
-        taken.append((x, y, w, h))
-        patch = cv2.resize(face, (w, h), interpolation=cv2.INTER_AREA)
-        scene[y:y + h, x:x + w] = patch[..., None] if patch.ndim == 2 else patch
-    return scene
-
-
-def read_faces(folder: Path, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """``count`` grey face images picked at random from the image files under ``folder``."""
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".png", ".pgm"))
-    if not paths:
-        raise FileNotFoundError(f"no face images under {folder}")
-    picked = rng.choice(len(paths), size=count, replace=False)
-    return [cv2.imread(str(paths[i]), cv2.IMREAD_GRAYSCALE) for i in picked]
-
-
-def face_scenes(count: int, seed: int, sources=("celebs", "orl"), data: Path = DATA):
-    """``count`` seeded BGR 640x480 scenes, each with 1-4 faces from one of ``sources``."""
-    rng = np.random.default_rng(seed)
-    scenes = []
-    for i in range(count):
-        faces = read_faces(data / sources[i % len(sources)], int(rng.integers(1, 5)), rng)
-        scenes.append(make_scene(faces, rng, background=BACKGROUNDS[i % len(BACKGROUNDS)]))
-    return scenes
-
-
-def package_faces(detector, image_bgr: np.ndarray) -> list:
-    """The mtcnn package's faces (unrounded) in a BGR image, as ``edge.faces.Face``."""
-    from edge.faces import Face
-
-    rows = detector.detect_faces(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB),
-                                 output_type="numpy", box_format="xyxy")
-    return [Face(box=tuple(float(v) for v in r[1:5]), score=float(r[5]),
-                 landmarks=np.stack([r[6:11], r[11:16]], axis=1)) for r in rows]
-
-
-def iou(a, b) -> float:
-    """Intersection over union of two (x1, y1, x2, y2) boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
-
-
-def agreement(reference: list, faces: list) -> list:
-    """For each reference face: (IoU, largest landmark error in pixels) of the face that
-    overlaps it most, or None when none overlaps."""
-    result = []
-    for ref in reference:
-        best = max(faces, key=lambda f: iou(ref.box, f.box), default=None)
-        if best is None or iou(ref.box, best.box) == 0:
-            result.append(None)
-        else:
-            error = float(np.linalg.norm(best.landmarks - ref.landmarks, axis=1).max())
-            result.append((iou(ref.box, best.box), error))
-    return result
-
-
-class _Recorder:
-    """Stands in for one of the detector's networks and keeps every input it gets."""
-
-    def __init__(self, net):
-        self.net, self.inputs = net, []
-
-    def run(self, x):
-        self.inputs.append(x.copy())
-        return self.net.run(x)
-
-    def run_batched(self, x, largest):
-        self.inputs.append(x.copy())
-        return self.net.run_batched(x, largest)
-
-
-def calibration_inputs(pnet: str, rnet: str, onet: str, data: Path = DATA) -> dict[str, list]:
-    """What each network sees while the fp32 TFLite detector runs on 16 scenes of
-    yaleb and celebs faces (representative data for full-integer int8)."""
-    from edge.detect import Detector
-
-    scenes = face_scenes(16, seed=1234, sources=("celebs", "yaleb"), data=data)
-
-    detector = Detector(pnet, rnet, onet)
-    recorders = {name: _Recorder(getattr(detector, name)) for name in NETS}
-    for name, recorder in recorders.items():
-        setattr(detector, name, recorder)
-    for scene in scenes:
-        detector.detect(scene)
-    seen = {name: r.inputs for name, r in recorders.items()}
-    # one sample per crop, so the converter's batch of one sees every crop
-    seen["rnet"] = [c[None] for batch in seen["rnet"] for c in batch][:400]
-    seen["onet"] = [c[None] for batch in seen["onet"] for c in batch][:400]
-    return seen
 
 
 def _write(path: Path, data: bytes, quantisation: str) -> dict:

@@ -1,4 +1,8 @@
-"""Validating every TFLite variant against the Keras model, and calibrating thresholds."""
+"""Validating every TFLite variant against the Keras model, and calibrating thresholds.
+
+The figures are ``edge.metrics``'s (lab scores, the wild protocol's open set, the
+threshold for a gallery's size); this file puts them side by side and writes the table.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +10,7 @@ import numpy as np
 from edge import metrics
 from edge.embed import Embedder
 
-REFERENCE_GALLERY = 50   # stored faces the bundle's own threshold is stated for (the wild protocol's)
+REFERENCE_GALLERY = metrics.REFERENCE_GALLERY   # faces stored when the bundle's threshold is stated
 
 
 def variant_scores(emb: np.ndarray, ref: np.ndarray, labels, calib_emb, calib_labels,
@@ -18,13 +22,10 @@ def variant_scores(emb: np.ndarray, ref: np.ndarray, labels, calib_emb, calib_la
     from which the device reads its threshold for a gallery's size, and the threshold
     it gives for ``gallery`` stored faces at ``fpir`` (the bundle's own threshold)."""
     cos = (emb * ref).sum(1)
-    curve = metrics.impostor_far_curve(calib_emb, calib_labels)
-    threshold = metrics.threshold_for_gallery(curve, gallery, fpir)
-    n_way = min(n_way, int((np.bincount(labels) >= 2).sum()))
+    threshold, curve = metrics.identification_threshold(calib_emb, calib_labels, gallery, fpir)
     out = {
         "cosine_to_keras": {"mean": float(cos.mean()), "worst": float(cos.min())},
-        "one_shot": metrics.one_shot(emb, labels, n_way, trials, seed).as_dict(),
-        "verification": metrics.verification(emb, labels, threshold, seed),
+        **metrics.lab_scores(emb, labels, threshold, n_way, trials, seed),
         "threshold": threshold,
         "identification": {"fpir": fpir, "gallery": gallery, **curve},
     }

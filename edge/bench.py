@@ -1,8 +1,9 @@
 """Measurements for ``edge-bench``: on the device, no TensorFlow.
 
 Every latency is stated with its warm-up and runs, as min / mean / p50 / p95 / p99 in
-milliseconds (after LiteRT's ``benchmark_model``). Each embedding variant is measured in
-its own child process, so its load time and peak resident memory are its own.
+milliseconds (after LiteRT's ``benchmark_model``; measured by ``edge.timing``). Each
+embedding variant is measured in its own child process, so its load time and peak
+resident memory are its own.
 """
 from __future__ import annotations
 
@@ -17,12 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
-def stats(ms) -> dict:
-    a = np.asarray(ms, dtype=np.float64)
-    return {"runs": int(a.size), "min": float(a.min()), "mean": float(a.mean()),
-            "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
-            "p99": float(np.percentile(a, 99))}
+from edge.timing import Stopwatch, time_calls
 
 
 def machine() -> dict:
@@ -41,27 +37,16 @@ def machine() -> dict:
             "interpreter": RUNTIME, "date": time.strftime("%Y-%m-%d")}
 
 
-def _time(fn, warmup: int, runs: int) -> dict:
-    for _ in range(warmup):
-        fn()
-    ms = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        ms.append((time.perf_counter() - t) * 1000)
-    return {"warmup": warmup, **stats(ms)}
-
-
 def _embed_child(path, threads, warmup, runs, queue):
     from edge.embed import Embedder
 
-    t = time.perf_counter()
-    emb = Embedder(path, threads=threads)
-    load_ms = (time.perf_counter() - t) * 1000
+    load = Stopwatch()
+    with load:
+        emb = Embedder(path, threads=threads)
     face = np.random.default_rng(0).integers(0, 256, (emb.size, emb.size) if emb.channels == 1
                                              else (emb.size, emb.size, 3), dtype=np.uint8)
-    result = _time(lambda: emb.embed(face), warmup, runs)
-    result["load_ms"] = load_ms
+    result = time_calls(lambda: emb.embed(face), warmup, runs)
+    result["load_ms"] = load.last_ms
     result["peak_rss_mb"] = peak_rss_mb()
     queue.put(result)
 
@@ -108,7 +93,7 @@ def scene(size, faces: list, rng) -> np.ndarray:
 
 def detector_latency(detector, frame, warmup: int = 5, runs: int = 30) -> dict:
     found = len(detector.detect(frame))
-    return {"faces_found": found, **_time(lambda: detector.detect(frame), warmup, runs)}
+    return {"faces_found": found, **time_calls(lambda: detector.detect(frame), warmup, runs)}
 
 
 def gallery_latency(n: int, dim: int, warmup: int = 20, runs: int = 300, seed: int = 0,
@@ -132,24 +117,23 @@ def gallery_latency(n: int, dim: int, warmup: int = 20, runs: int = 300, seed: i
         path = Path(tmp) / "gallery.db"
         vectors = rng.normal(size=(n, dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        t = time.perf_counter()
-        with Gallery(path) as g, g.batch():
+        fill, load, timing, check = Stopwatch(), Stopwatch(), Stopwatch(), Stopwatch()
+        with fill, Gallery(path) as g, g.batch():
             for i, v in enumerate(vectors):
                 g.enrol(f"person {i}", v, model, thumb)
-        fill_s = time.perf_counter() - t
-        t = time.perf_counter()
-        with Matcher(path, model, threshold=0.8, top_k=3) as matcher:
-            load_s = time.perf_counter() - t
+        with load:
+            matcher = Matcher(path, model, threshold=0.8, top_k=3)
+        with matcher:
             queries = rng.normal(size=(warmup + runs, dim)).astype(np.float32)
             it = iter(queries)
-            cpu, wall = time.process_time(), time.perf_counter()
-            result = _time(lambda: matcher.match(next(it)), warmup, runs)
-            cpu_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
-            t = time.perf_counter()
-            for _ in range(checks):
-                matcher.refresh()
-            check_us = (time.perf_counter() - t) / checks * 1e6
+            cpu = time.process_time()
+            with timing:
+                result = time_calls(lambda: matcher.match(next(it)), warmup, runs)
+            cpu_share = (time.process_time() - cpu) / timing.seconds
+            with check:
+                for _ in range(checks):
+                    matcher.refresh()
         db_mb = path.stat().st_size / 1e6
-    return {"stored": n, "dim": dim, **result, "fill_s": fill_s, "load_s": load_s,
-            "check_us": check_us, "cpu_share": cpu_share, "db_mb": db_mb,
+    return {"stored": n, "dim": dim, **result, "fill_s": fill.seconds, "load_s": load.seconds,
+            "check_us": check.seconds / checks * 1e6, "cpu_share": cpu_share, "db_mb": db_mb,
             "matrix_mb": n * dim * 4 / 1e6}

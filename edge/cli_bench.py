@@ -153,11 +153,14 @@ def _skipped(skipped) -> str:
 
 
 def _accuracy(b, labelled, aligned):
+    """Each variant's lab figures (``edge.metrics.lab_scores``: 20-way one-shot over 2000
+    trials, AUC, EER and accuracy at the variant's threshold, the ROC) on the folder's
+    faces, cut out as edge-enroll would unless ``aligned``."""
     from edge import metrics
     from edge.bundle import load_bundle
 
     thumbs, labels, skipped = _thumbnails(b, labelled, aligned)
-    n_way = min(20, int((np.bincount(labels) >= 2).sum())) if len(labels) else 0
+    n_way = metrics.n_way_for(labels, 20)
     click.echo(f"\n[{b.name}] accuracy on {len(thumbs)} faces of "
                f"{len(labelled)} people ({_skipped(skipped)}), "
                f"{n_way}-way one-shot over 2000 trials")
@@ -168,19 +171,14 @@ def _accuracy(b, labelled, aligned):
     for variant in b.spec.variants:
         v = load_bundle(b.path, variant)
         emb = v.thumbnail_embedder(2).embed(thumbs)
-        shot = metrics.one_shot(emb, labels, n_way, 2000, 0)
-        pairs, same = metrics.verification_pairs(labels, 0)
-        d = metrics.pair_distances(emb, pairs)
-        r = metrics.roc(d, same)
-        out[variant] = {"faces": len(thumbs), "skipped": dict(skipped),
-                        "one_shot": shot.as_dict(), "auc": r.auc, "eer": r.eer,
-                        "threshold": v.threshold,
-                        "accuracy_at_threshold": metrics.accuracy_at(d, same, v.threshold),
-                        "roc": {"fpr": r.fpr[::max(1, len(r.fpr) // 200)].tolist(),
-                                "tpr": r.tpr[::max(1, len(r.tpr) // 200)].tolist()}}
-        click.echo(f"  {variant:<8} one-shot {shot.accuracy:.2%} (95% CI {shot.ci95[0]:.1%}-"
-                   f"{shot.ci95[1]:.1%})  AUC {r.auc:.4f}  EER {r.eer:.2%}  accuracy "
-                   f"{out[variant]['accuracy_at_threshold']:.2%} at threshold {v.threshold:.3f}")
+        s = metrics.lab_scores(emb, labels, v.threshold, n_way, 2000, 0, curve_points=200)
+        shot, ver = s["one_shot"], s["verification"]
+        out[variant] = {"faces": len(thumbs), "skipped": dict(skipped), "one_shot": shot,
+                        **{k: ver[k] for k in ("auc", "eer", "threshold",
+                                               "accuracy_at_threshold", "roc")}}
+        click.echo(f"  {variant:<8} one-shot {shot['accuracy']:.2%} (95% CI {shot['ci95'][0]:.1%}-"
+                   f"{shot['ci95'][1]:.1%})  AUC {ver['auc']:.4f}  EER {ver['eer']:.2%}  accuracy "
+                   f"{ver['accuracy_at_threshold']:.2%} at threshold {v.threshold:.3f}")
     return out
 
 

@@ -1,9 +1,20 @@
 """Recognition metrics in numpy alone: N-way one-shot, verification ROC, EER, open-set
 identification (the wild protocol) and thresholds for identification by gallery size.
 
-Used by training's evaluation, the conversion report and ``edge-bench`` alike, so a
-figure means the same thing wherever it is printed. Distances are Euclidean between
-embeddings (L2-normalised by the networks here); smaller means more alike.
+The only place these figures are computed: training's evaluation and distillation
+(``train.evaluate``, ``train.distil``), the conversion report (``convert.report``),
+``edge-bench``, the demo and ``benchmarks/`` call it, so a figure means the same thing
+wherever it is printed. The entry points:
+
+- ``lab_scores``: the lab figures of labelled faces (N-way one-shot, verification AUC,
+  EER and accuracy at a threshold);
+- ``open_set``: the wild protocol (known named right / wrong, strangers accepted, right
+  at 1% strangers); ``identification_shares`` the same three shares for any decisions;
+- ``identification_threshold``: the threshold for a gallery's size from calibration
+  people, as a bundle states it.
+
+Distances are Euclidean between embeddings (L2-normalised by the networks here);
+smaller means more alike.
 """
 from __future__ import annotations
 
@@ -32,6 +43,13 @@ class OneShot:
 
     def as_dict(self):
         return asdict(self)
+
+
+def n_way_for(labels, n_way: int = 20) -> int:
+    """The N of an N-way one-shot on these labels: ``n_way``, or fewer when fewer people
+    have the two images a trial needs (0 or 1: no one-shot can be run)."""
+    counts = np.unique(np.asarray(labels), return_counts=True)[1]
+    return min(int(n_way), int((counts >= 2).sum()))
 
 
 def one_shot(embeddings: np.ndarray, labels, n_way: int = 20, trials: int = 2000,
@@ -87,6 +105,13 @@ def pair_distances(embeddings: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return np.linalg.norm(e[pairs[:, 0]] - e[pairs[:, 1]], axis=1)
 
 
+def verification_distances(embeddings: np.ndarray, labels,
+                           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(distances, same-person flags) of the verification pairs (``verification_pairs``)."""
+    pairs, same = verification_pairs(labels, seed)
+    return pair_distances(embeddings, pairs), same
+
+
 @dataclass
 class Roc:
     thresholds: np.ndarray   # ascending distances
@@ -135,28 +160,67 @@ def calibrate_threshold(distances: np.ndarray, same: np.ndarray) -> float:
     return float(r.thresholds[k])
 
 
+def roc_points(r: Roc, points: int = 200) -> dict:
+    """The curve thinned to about ``points`` points (every k-th), for a JSON file or plot."""
+    step = max(1, len(r.fpr) // max(int(points), 1))
+    return {"fpr": r.fpr[::step].tolist(), "tpr": r.tpr[::step].tolist()}
+
+
 def verification(embeddings: np.ndarray, labels, threshold: float | None = None,
-                 seed: int = 0) -> dict:
-    """AUC, EER and accuracy at ``threshold`` (calibrated on these pairs when None)."""
-    pairs, same = verification_pairs(labels, seed)
-    d = pair_distances(embeddings, pairs)
+                 seed: int = 0, curve_points: int = 0) -> dict:
+    """AUC, EER and accuracy at ``threshold`` (calibrated on these pairs when None) on
+    the verification pairs; with ``curve_points`` > 0, also the ROC thinned to about
+    that many points (``roc_points``) as ``roc``."""
+    d, same = verification_distances(embeddings, labels, seed)
     r = roc(d, same)
     calibrated = threshold is None
     if calibrated:
         threshold = calibrate_threshold(d, same)
-    return {
-        "pairs": int(len(pairs)),
+    out = {
+        "pairs": int(len(d)),
         "auc": r.auc,
         "eer": r.eer,
         "threshold": float(threshold),
         "threshold_calibrated_here": calibrated,
         "accuracy_at_threshold": accuracy_at(d, same, threshold),
     }
+    if curve_points > 0:
+        out["roc"] = roc_points(r, curve_points)
+    return out
 
 
-# ---- open-set identification (the wild protocol of ../shared/data/README.md) -------------
+def lab_scores(embeddings: np.ndarray, labels, threshold: float | None = None,
+               n_way: int = 20, trials: int = 2000, seed: int = 0,
+               curve_points: int = 0) -> dict:
+    """The lab figures of labelled faces: ``one_shot`` (``OneShot.as_dict``, N capped by
+    ``n_way_for``) and ``verification`` (``verification``: at ``threshold``, or
+    calibrated on these pairs when None). The one-shot needs two people with two images."""
+    shot = one_shot(embeddings, labels, n_way_for(labels, n_way), trials, seed)
+    return {"one_shot": shot.as_dict(),
+            "verification": verification(embeddings, labels, threshold, seed, curve_points)}
+
+
+# ---- open-set identification (the wild protocol of the shared data's README) ------------
 
 FPIR_TARGET = 0.01   # the default promise: at most 1% of strangers named as someone
+REFERENCE_GALLERY = 50   # stored faces a bundle's own threshold is stated for (the wild protocol's)
+
+
+def identification_shares(known, accepted, right) -> dict:
+    """The open-set shares of a set of probes, one flag each: ``known`` (the person is
+    enrolled), ``accepted`` (named as someone), ``right`` (the name given, or the nearest
+    person's, is theirs).
+
+    ``known_right``: known probes named as themselves, of known probes; ``known_wrong``:
+    known probes named as someone else, of known probes; ``strangers_accepted``: strangers
+    named as anyone, of strangers (FPIR). A probe not named (no face, or too far) is
+    neither right nor wrong.
+    """
+    known, accepted, right = (np.asarray(a, bool) for a in (known, accepted, right))
+    n_known, n_strangers = int(known.sum()), int((~known).sum())
+    return {"known_right": float((known & right & accepted).sum() / max(n_known, 1)),
+            "known_wrong": float((known & ~right & accepted).sum() / max(n_known, 1)),
+            "strangers_accepted": float((~known & accepted).sum() / max(n_strangers, 1))}
 
 
 @dataclass
@@ -212,14 +276,10 @@ def open_set_round(embeddings: np.ndarray, labels, gallery, threshold: float | N
         t_fpir = np.inf
     else:  # just below the first stranger that must be turned away
         t_fpir = np.nextafter(stranger_d[allowed], -np.inf)
-    n_known, n_strangers = int(known.sum()), int((~known).sum())
-    out = {"known_probes": n_known, "stranger_probes": n_strangers,
-           "right_at_fpir": float((known & right & (d <= t_fpir)).sum() / max(n_known, 1))}
+    out = {"known_probes": int(known.sum()), "stranger_probes": int((~known).sum()),
+           "right_at_fpir": identification_shares(known, d <= t_fpir, right)["known_right"]}
     if threshold is not None:
-        accepted = d <= threshold
-        out.update(known_right=float((known & right & accepted).sum() / max(n_known, 1)),
-                   known_wrong=float((known & ~right & accepted).sum() / max(n_known, 1)),
-                   strangers_accepted=float((~known & accepted).sum() / max(n_strangers, 1)))
+        out.update(identification_shares(known, d <= threshold, right))
     return out
 
 
@@ -336,7 +396,17 @@ def threshold_for_gallery(curve: dict, gallery_size: int, fpir: float = FPIR_TAR
     return float(np.interp(np.log(want), np.log(far), thr))
 
 
-# -- clips: who was named in which frame -------------------------------------------------
+def identification_threshold(calib_embeddings: np.ndarray, calib_labels,
+                             gallery: int = REFERENCE_GALLERY,
+                             fpir: float = FPIR_TARGET) -> tuple[float, dict]:
+    """(threshold, curve): the calibration people's false-accept curve
+    (``impostor_far_curve``) and the threshold it gives for ``gallery`` stored faces at
+    ``fpir`` (``threshold_for_gallery``), as a bundle states its own threshold."""
+    curve = impostor_far_curve(calib_embeddings, calib_labels)
+    return threshold_for_gallery(curve, gallery, fpir), curve
+
+
+# ---- clips: who was named in which frame ------------------------------------------------
 
 def scene_cuts(truth: list) -> list[int]:
     """Frames where a clip (``edge.clips``) cuts to a new scene (the people shown

@@ -18,6 +18,9 @@ UNKNOWN = "unknown"  # the name shown for a face the gallery does not name (Matc
 
 
 def iou(a, b) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes; 0 when both are empty.
+    The one IoU of the project: tracking, the detector's agreement with the mtcnn
+    package (benchmarks, tests) and the demo's clip check."""
     x1, y1 = max(a[0], b[0]), max(a[1], b[1])
     x2, y2 = min(a[2], b[2]), min(a[3], b[3])
     inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)

@@ -50,7 +50,7 @@ def package():
 def scenes():
     import skimage.data
 
-    from convert.detector import face_scenes
+    from benchmarks.detector_scenes import face_scenes
 
     need_data("celebs"), need_data("orl")
     return [skimage.data.astronaut()[..., ::-1].copy()] + face_scenes(12, seed=7, data=DATA)
@@ -58,7 +58,7 @@ def scenes():
 
 @pytest.fixture(scope="session")
 def references(package, scenes):
-    from convert.detector import package_faces
+    from benchmarks.detector_agreement import package_faces
 
     return [package_faces(package, s) for s in scenes]
 
@@ -163,9 +163,26 @@ def test_pyramid_is_the_packages(size):
     np.testing.assert_array_equal(pyramid_scales(*size), build_scale_pyramid(*size, 20, 0.709))
 
 
+def test_agreement_by_hand():
+    """Each package face is matched to the detector's face overlapping it most: (IoU,
+    largest landmark distance), or None when none overlaps."""
+    from benchmarks.detector_agreement import agreement
+    from edge.faces import Face
+
+    marks = np.zeros((5, 2))
+    ref = [Face((0, 0, 10, 10), 1.0, marks), Face((100, 100, 110, 110), 1.0, marks)]
+    moved = marks.copy()
+    moved[2] = (3, 4)                                   # the nose 5 px off
+    found = [Face((5, 0, 15, 10), 0.9, moved), Face((0, 0, 10, 10), 0.9, marks + 1)]
+    (overlap, error), missed = agreement(ref, found)
+    assert (overlap, error) == (1.0, pytest.approx(np.sqrt(2)))   # the exact box wins
+    assert missed is None
+    assert agreement(ref[:1], found[:1]) == [(pytest.approx(50 / 150), 5.0)]
+
+
 @pytest.mark.parametrize("variant", ["fp32", "int8"])
 def test_finds_every_face_the_package_finds(exported, scenes, references, variant):
-    from convert.detector import agreement
+    from benchmarks.detector_agreement import agreement
     from edge.detect import Detector
 
     detector = Detector(*files(exported, variant))

@@ -143,3 +143,57 @@ def test_clip_naming_counts_each_truth_face_once_by_the_box_holding_its_centre()
     settled = clip_naming(reported, truth, settle=1)    # frames 0 and 2 left out
     assert (settled["face_frames"], settled["right"], settled["unknown"]) == (3, 1, 1)
     assert clip_namings(reported, truth)["naming"] == n
+
+
+# ---- the one place each figure is computed ----------------------------------------------
+
+def test_n_way_counts_only_people_with_two_images():
+    assert metrics.n_way_for([0, 0, 1, 1, 2, 3, 3], 20) == 3      # person 2 has one image
+    assert metrics.n_way_for(["a", "a", "b", "b", "c", "c"], 2) == 2
+    assert metrics.n_way_for(np.array([], int)) == 0
+
+
+def test_lab_scores_are_one_shot_and_verification():
+    e, y = _clusters(people=8, per=4, spread=0.6)
+    s = metrics.lab_scores(e, y, threshold=0.9, n_way=20, trials=300, seed=2)
+    assert s["one_shot"] == metrics.one_shot(e, y, 8, 300, 2).as_dict()   # N capped at 8
+    assert s["verification"] == metrics.verification(e, y, 0.9, 2)
+    assert s["verification"]["threshold"] == 0.9
+    assert not s["verification"]["threshold_calibrated_here"]
+    assert metrics.lab_scores(e, y, trials=300)["verification"]["threshold_calibrated_here"]
+
+
+def test_verification_curve_is_the_roc_thinned():
+    e, y = _clusters(people=8, per=4, spread=0.6)
+    v = metrics.verification(e, y, curve_points=10)
+    r = metrics.roc(*metrics.verification_distances(e, y))
+    step = max(1, len(r.fpr) // 10)
+    assert v["roc"] == {"fpr": r.fpr[::step].tolist(), "tpr": r.tpr[::step].tolist()}
+    assert "roc" not in metrics.verification(e, y)
+    assert v["auc"] == r.auc and v["pairs"] == len(metrics.verification_pairs(y)[0])
+
+
+def test_identification_shares_by_hand():
+    #            known  known  known  known  stranger stranger
+    known = [True, True, True, True, False, False]
+    accepted = [True, True, False, True, True, False]
+    right = [True, False, True, True, False, True]   # the third is right but not named
+    s = metrics.identification_shares(known, accepted, right)
+    assert s == {"known_right": 2 / 4, "known_wrong": 1 / 4, "strangers_accepted": 1 / 2}
+    none = metrics.identification_shares([], [], [])
+    assert none == {"known_right": 0.0, "known_wrong": 0.0, "strangers_accepted": 0.0}
+
+
+def test_demo_prints_the_open_set_shares():
+    from train.demo import open_set_line
+
+    line = open_set_line(["a", "a", "b", None, None], ["a", "b", None, "a", None])
+    assert line == ("known people named right on 1 of 3 photos, named wrong on 1; "
+                    "strangers named as someone on 1 of 2")
+
+
+def test_identification_threshold_is_the_curve_read_for_the_gallery():
+    e, y = _clusters(people=30, per=4, spread=0.8, seed=4)
+    threshold, curve = metrics.identification_threshold(e, y, gallery=10, fpir=0.05)
+    assert curve == metrics.impostor_far_curve(e, y)
+    assert threshold == metrics.threshold_for_gallery(curve, 10, 0.05)

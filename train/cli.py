@@ -10,6 +10,9 @@ import click
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 USER_ERRORS = (OSError, ValueError)
+# where the shared data folder is when --data is not given (the tests read it too); no
+# command assumes a place for it: the Makefile passes its DATA
+DATA_ENV = "SIAMESE_EDGE_DATA"
 
 
 def _fail(exc):
@@ -69,8 +72,8 @@ def _print_prepare(report, dst):
 
 @main.command("prepare-protocol")
 @click.argument("out", type=click.Path(path_type=str))
-@click.option("--data", default="../shared/data", show_default=True,
-              help="The shared data folder (orl/, yaleb/, celebs/).")
+@click.option("--data", required=True, envvar=DATA_ENV, show_envvar=True,
+              help="The shared data folder (orl/, yaleb/, celebs/); make data passes DATA.")
 @click.option("--size", default=112, show_default=True)
 @click.option("--overwrite", is_flag=True)
 def prepare_protocol_cmd(out, data, size, overwrite):
@@ -88,8 +91,8 @@ def prepare_protocol_cmd(out, data, size, overwrite):
 
 @main.command("prepare-wild")
 @click.argument("out", type=click.Path(path_type=str))
-@click.option("--data", default="../shared/data", show_default=True,
-              help="The shared data folder (lfw/ and its two people lists).")
+@click.option("--data", required=True, envvar=DATA_ENV, show_envvar=True,
+              help="The shared data folder (lfw/ and its two people lists); make data passes DATA.")
 @click.option("--size", default=112, show_default=True)
 @click.option("--colour", type=click.Choice(["grey", "rgb"]), default="rgb", show_default=True)
 @click.option("--split", "splits", multiple=True, type=click.Choice(["eval", "calibration", "train"]),
@@ -269,8 +272,9 @@ def wild_line(w: dict) -> str:
 
 @main.command("omniglot")
 @click.argument("out", type=click.Path(path_type=str))
-@click.option("--data", default="../shared/data/omniglot", show_default=True,
-              help="Folder with images_background_small1/2.zip and all_runs.zip.")
+@click.option("--data", required=True,
+              help="Folder with images_background_small1/2.zip and all_runs.zip (the shared "
+                   "data folder's omniglot/).")
 @click.option("--arch", default="edge", show_default=True)
 @click.option("--objective", type=click.Choice(["cosface", "triplet", "contrastive"]),
               default="cosface", show_default=True)

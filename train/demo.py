@@ -4,9 +4,9 @@ First the shipped default bundle on real photos (LFW's evaluation people: one ph
 each enrolled, other photos and strangers identified, names printed), then
 prepare -> a short fit -> convert (fp32 and int8) -> enrol one snapshot of each held-out
 person -> identify a clip built from their other photos -> what was recognised, and the
-fp32 vs int8 table. People come from ``../shared/data`` (train: celebs + orl s1..s20,
-held out: orl s21..s40) or from any folder of person sub-folders (``--people``), split
-in half by name.
+fp32 vs int8 table. People come from the shared data folder (``--data``; train: celebs +
+orl s1..s20, held out: orl s21..s40) or from any folder of person sub-folders
+(``--people``), split in half by name.
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 import click
+
+from train.cli import DATA_ENV
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -56,13 +58,16 @@ def run(cmd):
 
 
 @click.command()
-@click.option("--data", default="../shared/data", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), envvar=DATA_ENV, show_envvar=True,
+              help="The shared data folder (orl/, celebs/, lfw/); make demo passes DATA.")
 @click.option("--people", type=click.Path(file_okay=False, path_type=Path),
               help="Your own folder of person sub-folders instead of the shared data.")
 @click.option("--out", default="runs/demo", type=click.Path(path_type=Path))
 @click.option("--epochs", default=12, show_default=True)
 def main(data, people, out, epochs):
     """Run the whole flow end to end and print what was recognised."""
+    if data is None and people is None:
+        raise click.UsageError("give --data (the shared data folder) or --people")
     py = sys.executable
     out.mkdir(parents=True, exist_ok=True)
     if people is None and (data / "lfw").is_dir():
@@ -115,24 +120,39 @@ def real_photos(py, data: Path, out: Path, enrolled: int = 6, strangers: int = 3
     cmd = [py, "-m", "edge.cli_identify", "--images", probe_dir, "--gallery", gallery, "--json"]
     click.echo("$ " + " ".join(map(str, cmd)))
     proc = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, check=True)
-    right = 0
+    expected, named = [], []       # per photo: who it shows (None: a stranger), who was named
     for line in proc.stdout.splitlines():
         frame = json.loads(line)
         name = Path(frame["file"]).name
         faces = frame["faces"]
+        expected.append(truth[name])
+        named.append(None)
         if not faces:
             click.echo(f"  {name}: no face found")
             continue
         # the labelled person is the face nearest the centre of LFW's 250 px photos
         centre = min(faces, key=lambda f: abs((f["box"][0] + f["box"][2]) / 2 - 125)
                      + abs((f["box"][1] + f["box"][3]) / 2 - 125))
-        said = None if centre["name"] == "unknown" else centre["name"]
-        ok = said == truth[name]
-        right += ok
+        said = named[-1] = None if centre["name"] == "unknown" else centre["name"]
         who = truth[name] or "a stranger"
         click.echo(f"  {name}: {who:<22s} -> {centre['name']:<22s} "
-                   f"{'right' if ok else 'WRONG'}")
-    click.echo(f"{right} of {len(truth)} photos named right (strangers must stay unknown)")
+                   f"{'right' if said == truth[name] else 'WRONG'}")
+    click.echo(open_set_line(expected, named))
+
+
+def open_set_line(expected: list, named: list) -> str:
+    """The photos' open-set shares (``edge.metrics.identification_shares``) as counts:
+    ``expected`` who each photo shows (None for a stranger), ``named`` who it was named
+    as (None: unknown, or no face found)."""
+    from edge.metrics import identification_shares
+
+    s = identification_shares([e is not None for e in expected], [n is not None for n in named],
+                              [n == e for n, e in zip(named, expected)])
+    n_known = sum(e is not None for e in expected)
+    n_strangers = len(expected) - n_known
+    return (f"known people named right on {round(s['known_right'] * n_known)} of {n_known} "
+            f"photos, named wrong on {round(s['known_wrong'] * n_known)}; strangers named as "
+            f"someone on {round(s['strangers_accepted'] * n_strangers)} of {n_strangers}")
 
 
 def _enrol_and_identify(py, out):

@@ -131,7 +131,7 @@ class Validation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         emb = embed_faces(self.kept, self.faces)
-        shot = metrics.one_shot(emb, self.labels, min(20, len(np.unique(self.labels))), 300,
+        shot = metrics.one_shot(emb, self.labels, metrics.n_way_for(self.labels, 20), 300,
                                 self.seed)
         wild = metrics.open_set(emb, self.labels, rounds=3, seed=self.seed)
         logs["val_one_shot"] = shot.accuracy

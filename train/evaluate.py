@@ -1,7 +1,9 @@
-"""Evaluation on people never trained on: N-way one-shot, verification ROC, EER.
+"""Evaluation on people never trained on: N-way one-shot, verification ROC, EER, and the
+wild protocol's open set.
 
-The metrics themselves live in ``edge.metrics`` (numpy only), so the device reports the
-same figures with its TFLite models.
+This file embeds faces with a Keras branch and writes the results; every figure is
+computed by ``edge.metrics`` (numpy only), so the device, the conversion report and the
+benchmarks report the same figures with their TFLite models.
 """
 from __future__ import annotations
 
@@ -25,24 +27,15 @@ def embed_faces(branch, faces: np.ndarray, batch: int = 32) -> np.ndarray:
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
 
-def evaluate_embeddings(emb: np.ndarray, labels, n_way: int = 20, trials: int = 2000,
-                        seed: int = 0, threshold: float | None = None) -> dict:
-    """One-shot and verification figures for embeddings of labelled faces."""
-    n_way = min(n_way, int((np.bincount(labels) >= 2).sum()))
-    shot = metrics.one_shot(emb, labels, n_way, trials, seed)
-    return {"one_shot": shot.as_dict(), "verification": metrics.verification(emb, labels, threshold, seed)}
-
-
 def roc_png(emb_by_name: dict, labels, path, seed: int = 0):
     """ROC curves of one or more embeddings of the same faces, on one chart."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pairs, same = metrics.verification_pairs(labels, seed)
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, emb in emb_by_name.items():
-        r = metrics.roc(metrics.pair_distances(emb, pairs), same)
+        r = metrics.roc(*metrics.verification_distances(emb, labels, seed))
         ax.plot(r.fpr, r.tpr, label=f"{name} (AUC {r.auc:.4f}, EER {r.eer:.1%})")
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set_xlabel("false accept rate")
@@ -55,13 +48,12 @@ def roc_png(emb_by_name: dict, labels, path, seed: int = 0):
 
 
 def wild_scores(emb, labels, calib_emb=None, calib_labels=None, threshold=None, rounds=5,
-                seed=0, fpir=metrics.FPIR_TARGET, gallery=50) -> dict:
+                seed=0, fpir=metrics.FPIR_TARGET, gallery=metrics.REFERENCE_GALLERY) -> dict:
     """The wild protocol's open set: at ``threshold``, else at the threshold calibrated
     on the calibration people for ``gallery`` stored faces at ``fpir`` (when given)."""
     calibrated = threshold is None and calib_emb is not None
     if calibrated:
-        curve = metrics.impostor_far_curve(calib_emb, calib_labels)
-        threshold = metrics.threshold_for_gallery(curve, gallery, fpir)
+        threshold, _ = metrics.identification_threshold(calib_emb, calib_labels, gallery, fpir)
     r = metrics.open_set(emb, labels, threshold, rounds=rounds, seed=seed, fpir=fpir).as_dict()
     r["threshold_calibrated"] = calibrated
     return r
@@ -78,7 +70,7 @@ def evaluate(model_path, faces: Faces, out_dir=None, n_way=20, trials=2000, seed
     branch = load_branch(model_path)
     emb = embed_faces(branch, faces.images)
     result = {"model": str(model_path), "people": len(faces.names), "images": len(faces),
-              **evaluate_embeddings(emb, faces.labels, n_way, trials, seed, threshold)}
+              **metrics.lab_scores(emb, faces.labels, threshold, n_way, trials, seed)}
     if wild is not None:
         calibration = calibration.detected() if calibration is not None else None
         cal = embed_faces(branch, calibration.images) if calibration is not None else None

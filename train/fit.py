@@ -12,9 +12,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from edge import metrics
 from train import batches, distribute, losses
 from train.data import Faces, check_trainable, split_people
-from train.evaluate import embed_faces, evaluate_embeddings
+from train.evaluate import embed_faces
 from train.models import (ARCHITECTURES, NORMALISATION, build, freeze, mirror_averaged,
                           multiply_adds, siamese)
 
@@ -63,7 +64,7 @@ class ValidationScore(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         emb = embed_faces(self.branch, self.val.images)
-        r = evaluate_embeddings(emb, self.val.labels, 20, 300, self.seed)
+        r = metrics.lab_scores(emb, self.val.labels, n_way=20, trials=300, seed=self.seed)
         logs["val_auc"] = r["verification"]["auc"]
         logs["val_one_shot"] = r["one_shot"]["accuracy"]
 

@@ -1,4 +1,4 @@
-"""The face protocols of ``../shared/data/README.md``, identity-disjoint.
+"""The face protocols of the shared data folder's README, identity-disjoint.
 
 Standard (lab photos): train: yaleb (all 38), celebs (all 13), orl s1..s20; evaluation:
 orl s21..s40, 20-way. Wild (LFW, news photos): eval (the 100 people of
