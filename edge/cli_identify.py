@@ -140,7 +140,7 @@ def _print_stats(summary):
     for stage in ("capture", "detect", "align", "embed", "match"):
         if stage in summary:
             s = summary[stage]
-            click.echo(f"{stage:<9}{s['mean']:>8.2f} {s['p50']:>8.2f} {s['p95']:>8.2f} {s['n']:>6}",
+            click.echo(f"{stage:<9}{s['mean']:>8.2f} {s['p50']:>8.2f} {s['p95']:>8.2f} {s['runs']:>6}",
                        err=True)
     click.echo(f"{summary['frames']} frames, {summary['fps']:.1f} frames per second", err=True)
 

@@ -11,7 +11,8 @@ wherever it is printed. The entry points:
 - ``open_set``: the wild protocol (known named right / wrong, strangers accepted, right
   at 1% strangers); ``identification_shares`` the same three shares for any decisions;
 - ``identification_threshold``: the threshold for a gallery's size from calibration
-  people, as a bundle states it.
+  people, as a bundle states it;
+- ``clip_naming``: faces named right in a clip of known truth (``edge.clips``).
 
 Distances are Euclidean between embeddings (L2-normalised by the networks here);
 smaller means more alike.

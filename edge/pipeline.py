@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from edge.align import align_face, to_colour
+from edge.timing import latency
 from edge.track import UNKNOWN, Tracker
 from gallery.match import NO_MATCH
 
@@ -84,9 +85,7 @@ class Timings:
 
     def summary(self) -> dict:
         elapsed = time.perf_counter() - self.started
-        out = {s: {"mean": float(np.mean(v)), "p50": float(np.percentile(v, 50)),
-                   "p95": float(np.percentile(v, 95)), "n": len(v)}
-               for s, v in self.ms.items() if v}
+        out = {s: latency(list(v)) for s, v in self.ms.items() if v}
         out["frames"] = self.frames
         out["fps"] = self.frames / elapsed if elapsed > 0 else 0.0
         return out

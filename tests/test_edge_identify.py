@@ -273,7 +273,7 @@ def test_the_pipeline_as_a_library(enrolled_gallery, clip_file):
     assert all(f.margin is not None for r in results for f in r.faces)  # five people enrolled
     json.dumps([r.as_dict() for r in results])
     summary = ident.timings.summary()
-    assert summary["frames"] == 4 and summary["detect"]["n"] == 2
+    assert summary["frames"] == 4 and summary["detect"]["runs"] == 2
 
 
 def test_stills_are_each_named_by_themselves(tmp_path):
