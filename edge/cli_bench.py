@@ -80,16 +80,21 @@ HEADER = f"{'':<28}{'min':>8}{'mean':>8}{'p50':>8}{'p95':>8}{'p99':>8}   (ms)"
 def _embedding(b, threads, warmup, runs):
     from edge.bench import embedding_latency
 
+    from edge.macs import model_multiply_adds
+
     click.echo(f"\n[{b.name}] embedding per face, warm-up {warmup}, {runs} runs")
-    click.echo(HEADER + "   size MB  load ms  peak RSS MB")
+    click.echo(HEADER + "   size MB  load ms  peak RSS MB  M mult-adds")
     out = {}
     for variant, model in b.spec.variants.items():
         out[variant] = []
+        macs = model_multiply_adds(b.file(model.file))
         for t in threads:
             r = embedding_latency(b.file(model.file), t, warmup, runs)
+            r["multiply_adds"] = macs
             out[variant].append(r)
             click.echo(_row(f"{variant}, {t} thread{'s' if t > 1 else ''}", r)
-                       + f"{r['bytes'] / 1e6:>10.2f}{r['load_ms']:>9.1f}{r['peak_rss_mb']:>13.1f}")
+                       + f"{r['bytes'] / 1e6:>10.2f}{r['load_ms']:>9.1f}{r['peak_rss_mb']:>13.1f}"
+                       f"{macs / 1e6:>13.1f}")
     return out
 
 
@@ -189,15 +194,23 @@ def _detector(b, labelled, threads):
     faces = [imgs[0] for imgs in list(labelled.values())[:2]] if labelled else []
     click.echo(f"\n[{b.name}] detector per frame "
                f"({len(faces)} real face{'s' if len(faces) != 1 else ''} pasted in; warm-up 5, 30 runs)")
-    click.echo(HEADER + "   faces")
+    from edge.macs import detector_multiply_adds
+
+    click.echo(HEADER + "   faces  P-Net M mult-adds (levels)")
     out = []
     variant = b.manifest.detector.variant or "fp32"
     det = b.detector(max(threads))
     for size in ((320, 240), (640, 480), (1280, 720)):
         r = detector_latency(det, scene(size, faces, rng))
-        r.update(size=f"{size[0]}x{size[1]}", variant=variant, threads=max(threads))
+        macs = detector_multiply_adds(det, *size)
+        r.update(size=f"{size[0]}x{size[1]}", variant=variant, threads=max(threads),
+                 multiply_adds=macs)
         out.append(r)
-        click.echo(_row(f"{variant}, {max(threads)} threads, {r['size']}", r) + f"{r['faces_found']:>8}")
+        click.echo(_row(f"{variant}, {max(threads)} threads, {r['size']}", r) + f"{r['faces_found']:>8}"
+                   + f"{macs['pnet'] / 1e6:>12.1f} ({macs['levels']})")
+    click.echo(f"  then per candidate face: R-Net {macs['rnet_per_candidate'] / 1e6:.2f} M, "
+               f"O-Net {macs['onet_per_candidate'] / 1e6:.2f} M multiply-adds (min face "
+               f"{det.min_face} px)")
     return out
 
 
@@ -213,18 +226,24 @@ def _pipeline(b, clip, labelled):
             clip = str(Path(made_dir) / "clip.mp4")
             make_clip(labelled, seed=0, segments=4, frames_per_segment=30).write(clip)
         out = _pipeline_runs(b, clip)
-    click.echo(f"\n[{b.name}] pipeline on {clip}: "
-               + ", ".join(f"detection every {k.split('_')[1]} frame(s): {v['fps']:.1f} fps"
-                           for k, v in out.items()))
-    for stage in ("detect", "align", "embed", "match"):
-        s = out["every_1"].get(stage)
-        if s:
-            click.echo(f"  {stage:<8} p50 {s['p50']:.2f} ms  p95 {s['p95']:.2f} ms")
+    click.echo(f"\n[{b.name}] pipeline on {clip} (mean ms a frame):")
+    click.echo(f"  {'':<44}{'fps':>7}{'detect':>8}{'align':>7}{'embed':>7}{'match':>7}")
+    for label, s in out.items():
+        click.echo(f"  {label:<44}{s['fps']:>7.1f}"
+                   + "".join(f"{s[k]['mean'] * s[k]['runs'] / s['frames'] if k in s else 0:>7.2f}"
+                             for k in ("detect", "align", "embed", "match")))
     return out
 
 
+PIPELINES = {   # label: Pipeline settings (a result every frame unless ``every`` says)
+    "every frame, whole frame scanned, every face": {"every": 1, "scan_every": 1, "reembed": 1},
+    "every frame, following faces (the default)": {"every": 1},
+    "detection every 3rd frame, following faces": {"every": 3},
+}
+
+
 def _pipeline_runs(b, clip):
-    """Per-stage latency and frames per second with detection every 1 and 3 frames."""
+    """Per-stage latency and frames per second of each of PIPELINES over ``clip``."""
     import tempfile
     import time
 
@@ -233,17 +252,17 @@ def _pipeline_runs(b, clip):
     from gallery.match import Matcher
 
     out = {}
-    for every in (1, 3):
+    for label, settings in PIPELINES.items():
         with tempfile.TemporaryDirectory() as tmp, \
                 Matcher(Path(tmp) / "g.db", b.sha256, b.threshold) as matcher, \
                 open_source(video=clip) as source:
-            pipeline = Pipeline(b, matcher, threads=4, every=every)
+            pipeline = Pipeline(b, matcher, threads=4, **settings)
             t0 = time.perf_counter()
             for _ in pipeline.run(source):
                 pass
             s = pipeline.timings.summary()
             s["fps"] = s["frames"] / (time.perf_counter() - t0)
-            out[f"every_{every}"] = s
+            out[label] = s
     return out
 
 
