@@ -57,22 +57,29 @@ def enrol_gallery(bundle, photos: dict, path: Path) -> int:
 
 
 def run_clip(bundle, gallery: Path, clip_path: Path, truth: list, every: int,
-             threads: int) -> dict:
-    """``edge-identify``'s loop over the clip; fps over the whole loop (decoding included)."""
+             threads: int, follow: bool = True) -> dict:
+    """``edge-identify``'s loop over the clip; fps over the whole loop (decoding included).
+
+    ``follow``: the defaults, which look only around the faces followed and embed a
+    settled face again only now and then; else every detection scans the whole frame
+    and embeds every face (as before following, ``--scan-every 1 --reembed 1``)."""
     from edge.pipeline import Pipeline
     from edge.sources import open_source
     from gallery.match import Matcher
 
     with Matcher(gallery, bundle.sha256, bundle.threshold) as matcher, \
             open_source(video=str(clip_path)) as source:
-        pipeline = Pipeline(bundle, matcher, threads=threads, every=every)
+        pipeline = Pipeline(bundle, matcher, threads=threads, every=every,
+                            **({} if follow else {"scan_every": 1, "reembed": 1}))
         t0 = time.perf_counter()
         reported = [[(f.name, f.box) for f in result.faces] for _, result in pipeline.run(source)]
         elapsed = time.perf_counter() - t0
     s = pipeline.timings.summary()
     stages = {k: v for k, v in s.items() if isinstance(v, dict)}
-    return {"every": every, "threads": threads, "frames": s["frames"],
+    per_frame = {k: sum(pipeline.timings.ms[k]) / s["frames"] for k in stages}
+    return {"every": every, "threads": threads, "follow": follow, "frames": s["frames"],
             "seconds": elapsed, "fps": s["frames"] / elapsed, "stages": stages,
+            "ms_per_frame": per_frame,
             **clip_namings(reported, truth)}
 
 

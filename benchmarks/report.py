@@ -27,10 +27,10 @@ def machine_line(r) -> str:
             f"{m.get('load_end', ['?'])[0]} at end")
 
 
-def _pipe(r, bundle, variant, every, threads):
+def _pipe(r, bundle, variant, every, threads, follow=True):
     for p in r.get("pipeline", []):
-        if (p["bundle"], p["variant"], p["every"], p["threads"]) == (bundle, variant, every,
-                                                                    threads):
+        if (p["bundle"], p["variant"], p["every"], p["threads"], p.get("follow", True)) == \
+                (bundle, variant, every, threads, follow):
             return p
     return None
 
@@ -100,6 +100,7 @@ def targets(r) -> list[dict]:
     else:
         add(">= 10x face_recognition's fps, detection every frame, same clip",
             "face_recognition not measured in this run", None)
+    _following_targets(r, add)
     c = next((c for c in r.get("command", []) if c["bundle"] == bundle), None)
     if c:
         add("edge-identify: first result <= 1 s from command start",
@@ -115,6 +116,32 @@ def targets(r) -> list[dict]:
             "" if g["p50"] < 2.0 else f"{g['p50'] - 2:.2f} ms over")
     _wild_targets(r, add)
     return out
+
+
+def _following_targets(r, add):
+    """What following faces must save, same run: the default bundle, 2 threads, a result
+    every frame, the whole frame scanned and every face embedded against the defaults."""
+    from edge.bundle import DEFAULT_BUNDLE
+
+    b = r["bundles"].get(DEFAULT_BUNDLE)
+    if not b:
+        return
+    variant = b["default_variant"]
+    before, after = (_pipe(r, DEFAULT_BUNDLE, variant, 1, 2, follow) for follow in (False, True))
+    if not (before and after):
+        return
+    who = f"{DEFAULT_BUNDLE} {variant}, 2 threads, --every 1"
+    d0, d1 = (p["ms_per_frame"]["detect"] for p in (before, after))
+    add(f"{who}: detection time a frame >= 3x less following faces",
+        f"{d0:.1f} ms vs {d1:.1f} ms = {d0 / d1:.1f}x", d0 / d1 >= 3,
+        "" if d0 / d1 >= 3 else f"{3 - d0 / d1:.1f}x short")
+    x = after["fps"] / before["fps"]
+    add(f"{who}: >= 2.5x the frames per second following faces",
+        f"{before['fps']:.1f} vs {after['fps']:.1f} fps = {x:.1f}x", x >= 2.5,
+        "" if x >= 2.5 else f"{2.5 - x:.1f}x short")
+    n0, n1 = (p["naming_settled"]["accuracy"] for p in (before, after))
+    add(f"{who}: faces named right (settled) no lower following faces",
+        f"{_pct(n0)} vs {_pct(n1)}", n1 >= n0, "" if n1 >= n0 else f"{_pct(n0 - n1)} lower")
 
 
 def _wild_targets(r, add):
@@ -265,17 +292,25 @@ def _pipeline_tables(r) -> list[str]:
              "reports the last detection in between) or its name votes (a new face where an "
              "old one was inherits its track); the last column leaves out the first "
              f"{_settle(r)} frames after each cut, to show naming once tracks have settled.", "",
-             "| bundle | variant | detection | threads | fps | detect p50 | embed p50 (all "
-             "faces of a frame) | named right | wrong | unknown | missed | extra | named right, "
+             "Rows marked *whole frame* scan every detection's whole frame and embed every face "
+             "(`--scan-every 1 --reembed 1`, as before following faces); the others look only "
+             "around the faces followed, scan the whole frame every 10th detection or when a "
+             "face is lost, and embed a face whose name has settled every 10th detection or "
+             "when it changes (the defaults). Detect and embed are mean milliseconds a frame "
+             "over the whole clip.", "",
+             "| bundle | variant | detection | threads | fps | detect ms a frame | embed ms a "
+             "frame | named right | wrong | unknown | missed | extra | named right, "
              "settled |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = list(r.get("pipeline", []))
     fr = r.get("peers", {}).get("face_recognition", {}).get("clip")
     for p in rows:
         n, s = p["naming"], p["stages"]
-        lines.append(f"| {p['bundle']} | {p['variant']} | every {p['every']} | {p['threads']} | "
-                     f"**{p['fps']:.1f}** | {_ms(s.get('detect', {}).get('p50'))} ms | "
-                     f"{_ms(s.get('embed', {}).get('p50'))} ms | {_pct(n['accuracy'])} | "
+        per = p.get("ms_per_frame", {})
+        lines.append(f"| {p['bundle']} | {p['variant']} | every {p['every']}"
+                     f"{'' if p.get('follow', True) else ', whole frame'} | {p['threads']} | "
+                     f"**{p['fps']:.1f}** | {_ms(per.get('detect'))} ms | "
+                     f"{_ms(per.get('embed'))} ms | {_pct(n['accuracy'])} | "
                      f"{n['wrong']} | {n['unknown']} | {n['missed']} | {n['extra']} | "
                      f"{_settled(p)} |")
     if fr:
@@ -284,6 +319,15 @@ def _pipeline_tables(r) -> list[str]:
                      f" default | **{fr['fps']:.2f}** | – | – | {_pct(n['accuracy'])} | "
                      f"{n['wrong']} | {n['unknown']} | {n['missed']} | {n['extra']} | "
                      f"{_settled(fr)} |")
+    for name, m in r.get("multiply_adds", {}).items():
+        d = m["detector_640x480"]
+        lines += ["", f"Multiply-adds, {name} (machine-independent, beside the milliseconds): "
+                  f"a whole 640x480 frame's P-Net pyramid at the 40 px smallest face "
+                  f"{d['pnet'] / 1e6:.1f} M ({d['levels']} levels), then R-Net "
+                  f"{d['rnet_per_candidate'] / 1e6:.2f} M and O-Net {d['onet_per_candidate'] / 1e6:.2f} M "
+                  f"per candidate; around a followed face no P-Net, R-Net on five candidates "
+                  f"{m['near_rnet_per_face'] / 1e6:.2f} M, then O-Net on the survivors; the "
+                  f"embedding {m['embedding_per_face'] / 1e6:.1f} M per face."]
     if r.get("command"):
         lines += ["", "The real command, run as a subprocess with default settings "
                   "(`--every 3 --threads 4`) under `/usr/bin/time -v`; first result = the first "

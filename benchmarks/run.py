@@ -112,7 +112,7 @@ def main(data, protocol, wild, bundles, out, runs, segments, frames_per_segment,
                             "seed_epochs": seed_epochs, "data": _shown(data),
                             "protocol": _shown(protocol), "wild": _shown(wild),
                             "bundles": list(bundles)},
-               "bundles": {}, "pipeline": [], "command": [], "gallery": [], "peers": {}}
+               "bundles": {}, "pipeline": [], "multiply_adds": {}, "command": [], "gallery": [], "peers": {}}
     log(f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['date']}, "
         f"load average {m['load_start']}")
     work = Path(tempfile.mkdtemp(prefix="siamese-bench-"))
@@ -235,6 +235,16 @@ def run_all(results, data, protocol, wild, bundle_names, work, runs, segments, f
                                                     "--skip seed)"}
 
 
+def _multiply_adds(bundle) -> dict:
+    """The stages' multiply-adds: machine-independent beside the milliseconds."""
+    from edge.macs import detector_multiply_adds, model_multiply_adds, near_multiply_adds
+
+    det = bundle.detector(1, min_face=40)     # edge-identify's default smallest face
+    return {"embedding_per_face": model_multiply_adds(bundle.file(bundle.model.file)),
+            "detector_640x480": detector_multiply_adds(det, 640, 480),
+            "near_rnet_per_face": near_multiply_adds(det, 1)}
+
+
 def pipeline_section(results, loaded, photos, clip, clip_path, work):
     from benchmarks.pipeline import enrol_gallery, run_clip, run_command
     from edge.bundle import load_bundle
@@ -246,16 +256,18 @@ def pipeline_section(results, loaded, photos, clip, clip_path, work):
             v = load_bundle(b.path, variant)
             gallery = work / f"gallery_{name}_{variant}.db"
             enrol_gallery(v, photos, gallery)
-            settings = [(1, 4), (3, 4)]
-            if variant == b.spec.default_variant:
-                settings += [(1, 2), (3, 2)]
-            for every, threads in settings:
-                r = run_clip(v, gallery, clip_path, clip.truth, every, threads)
+            settings = [(1, 4, True), (3, 4, True)]
+            if variant == b.spec.default_variant:   # and as before following faces
+                settings += [(1, 2, False), (1, 2, True), (3, 2, True)]
+            for every, threads, follow in settings:
+                r = run_clip(v, gallery, clip_path, clip.truth, every, threads, follow)
                 r.update(bundle=name, variant=variant)
                 results["pipeline"].append(r)
-                log(f"  {name} {variant}, detect every {every}, {threads} threads: "
-                    f"{r['fps']:.1f} fps, named right {r['naming']['accuracy']:.1%} "
-                    f"(load {load()[0]:.2f})")
+                log(f"  {name} {variant}, detect every {every}, {threads} threads"
+                    f"{'' if follow else ', whole frame, every face'}: {r['fps']:.1f} fps, "
+                    f"detection {r['ms_per_frame'].get('detect', 0):.1f} ms a frame, named right "
+                    f"{r['naming']['accuracy']:.1%} (load {load()[0]:.2f})")
+        results["multiply_adds"][name] = _multiply_adds(b)
     for name, b in loaded.items():
         shipped = results["bundles"][name]["path"]
         variant = b.spec.default_variant

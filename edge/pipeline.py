@@ -5,10 +5,10 @@
 embedding and matching) on every ``every``-th frame, the tracks of the last detection
 reported as they stand in between, each track's name settled by a vote.
 
-A scene does not redo work every frame. Detection scans the whole frame every
-``scan_every``-th time (and whenever a followed face was lost, or none is followed);
-in between it looks only around the faces it follows (``Detector.detect_near``), and
-scans the whole frame at once when one of them is not found there. A face
+A scene does not redo work every frame. Detection scans the whole frame when no face is
+followed and once every ``scan_every`` detections; in between it looks only around the
+faces it follows (``Detector.detect_near``), and scans the whole frame at once when one
+of them is not found there. A face
 whose name has settled is embedded again every ``reembed``-th detection, or at once
 when it changes: its side by a quarter, its detection score below ``CHANGED_SCORE``,
 another face's box touching its own, or its aligned crop no longer like the one last
@@ -115,7 +115,7 @@ class Pipeline:
         self.matcher, self.max_faces, self.stills = matcher, max_faces, stills
         self.every = 1 if stills else max(1, every)
         self.scan_every, self.reembed = max(1, scan_every), max(1, reembed)
-        self._detections, self._lost = 0, True
+        self._detections = self._scanned = 0   # detections so far; the last whole-frame one
         # a face moves little in embedding space between detections; another person
         # stepping into the same place is farther than the match threshold
         self.tracker = None if matcher is None else Tracker(
@@ -189,12 +189,12 @@ class Pipeline:
         followed = self.tracker.current()
         clock = self._detections = self._detections + 1
         t, faces = time.perf_counter(), None
-        if not (self._lost or not followed or clock % self.scan_every == 0):
+        if followed and clock - self._scanned < self.scan_every:
             faces = self.find(frame, near=[track.box for track in followed])
             if len(faces) < len(followed):   # someone left or moved out of reach: look
                 faces = None                 # everywhere, in this same frame
         if faces is None:
-            faces = self.find(frame)
+            faces, self._scanned = self.find(frame), clock
         self.timings.add("detect", time.perf_counter() - t)
         crops = self.align(frame, faces)
         looks = [_look(c) for c in crops]
@@ -213,7 +213,6 @@ class Pipeline:
         for i in todo:
             track = self.tracker.by_detection[i]
             track.embedded_at, track.embedded_size, track.signature = clock, faces[i].size, looks[i]
-        self._lost = any(t not in seen for t in followed)
         return seen
 
     def _changed(self, track, i, faces, look, clock) -> bool:
