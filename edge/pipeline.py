@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from edge.align import align_face, to_colour
+from edge.decisions import Decisions
 from edge.timing import latency
 from edge.track import UNKNOWN, Tracker
 from gallery.match import NO_MATCH
@@ -66,6 +67,7 @@ class FrameResult:
     time: float
     detected: bool
     faces: list = field(default_factory=list)
+    decisions: list = field(default_factory=list)   # edge.decisions.Decision, when any
 
     def as_dict(self) -> dict:
         return {"frame": self.index, "time": round(self.time, 3), "detected": self.detected,
@@ -121,6 +123,8 @@ class Pipeline:
         self.tracker = None if matcher is None else Tracker(
             votes=votes, max_jump=matcher.threshold)
         self.timings = Timings()
+        self.decisions = Decisions()
+        self._faces: list = []          # the last detection's faces (with landmarks)
         self._index = 0
         self._last: list[FaceResult] = []
 
@@ -163,7 +167,7 @@ class Pipeline:
         """The faces of one photo, largest first, numbered 1, 2, ... and each named by
         itself (no track, no vote)."""
         t = time.perf_counter()
-        faces = self.find(image)
+        faces = self._faces = self.find(image)
         self.timings.add("detect", time.perf_counter() - t)
         matches = self.match(self.embed(self.align(image, faces)), matcher)
         return [FaceResult(i + 1, m.name or UNKNOWN, _distance(m), tuple(float(v) for v in f.box),
@@ -177,12 +181,16 @@ class Pipeline:
         self.timings.frames += 1
         now = time.time()
         if self.stills:
-            return FrameResult(index, now, True, self.photo(frame))
+            faces = self.photo(frame)
+            return FrameResult(index, now, True, faces,
+                               self.decisions.photo(frame, faces, self._faces, now))
         if index % self.every:
             return FrameResult(index, now, False, list(self._last))
         tracks = self._scene(frame)
+        decisions = self.decisions.update(frame, self.tracker.by_detection, self._faces,
+                                          {t.id for t in self.tracker.tracks}, now)
         self._last = [FaceResult(t.id, t.name, t.distance, t.box, t.margin) for t in tracks]
-        return FrameResult(index, now, True, list(self._last))
+        return FrameResult(index, now, True, list(self._last), decisions)
 
     def _scene(self, frame) -> list:
         """One detection of a scene: the tracks seen, each named by its vote."""
@@ -196,6 +204,7 @@ class Pipeline:
         if faces is None:
             faces, self._scanned = self.find(frame), clock
         self.timings.add("detect", time.perf_counter() - t)
+        self._faces = faces
         crops = self.align(frame, faces)
         looks = [_look(c) for c in crops]
         boxes = [f.box for f in faces]
