@@ -26,12 +26,14 @@ class Decision:
     time: float
     previous: str | None = None    # the name before, for "changed"
     thumbnail: np.ndarray | None = None   # 112 px aligned crop (BGR); None for "ended"
+    sighting: int | None = None    # its id among the gallery's sightings, once kept there
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "track": self.track, "name": self.name,
                 "distance": _round(self.distance), "margin": _round(self.margin),
                 "box": [round(float(v), 1) for v in self.box], "time": round(self.time, 3),
-                **({"previous": self.previous} if self.previous is not None else {})}
+                **({"previous": self.previous} if self.previous is not None else {}),
+                **({"sighting": self.sighting} if self.sighting is not None else {})}
 
 
 class Decisions:
