@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 
 from flask import Flask, jsonify, render_template, request
@@ -15,17 +16,20 @@ from edge.web.pages import make_pages
 from edge.web.uploads import MAX_PIXELS
 
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024   # a 48 MP phone JPEG is 10-25 MB
+MAX_VIEWERS = 4                       # live streams watched at once (each holds a worker)
 
 
 def create_app(bundle, gallery_path=None, pipeline=None, token: str | None = None,
                live: LiveFeed | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
-               max_pixels: int = MAX_PIXELS, threads: int | None = 1) -> Flask:
+               max_pixels: int = MAX_PIXELS, threads: int | None = 1,
+               max_viewers: int = MAX_VIEWERS) -> Flask:
     """The web view of ``gallery_path`` with ``bundle``'s models.
 
     ``pipeline``: the identify loop's ``edge.pipeline.Pipeline`` when a source is running
     (its match threshold is used; its frames arrive through ``live.publish``); None
     without one.
     ``token``: required on every request when given (see ``edge.web.security``).
+    ``max_viewers``: live streams served at once; one more is answered 503.
     """
     app = Flask(__name__)
     app.config.update(
@@ -44,7 +48,8 @@ def create_app(bundle, gallery_path=None, pipeline=None, token: str | None = Non
             "max_upload_mb": max_upload_bytes / 2**20, "max_megapixels": max_pixels / 1e6}
     app.jinja_env.filters["clock"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t))
     security.install(app, token)
-    app.register_blueprint(make_pages(ops, live, info))
+    viewers = threading.BoundedSemaphore(max_viewers)
+    app.register_blueprint(make_pages(ops, live, info, viewers))
     app.register_blueprint(make_api(ops, live, info), url_prefix="/api")
 
     @app.errorhandler(HTTPException)

@@ -82,15 +82,17 @@ class LiveFeed:
             self.closed = True
             self._cond.notify_all()
 
-    def mjpeg(self, max_fps: float = 15.0):
-        """Chunks of a multipart/x-mixed-replace stream, one JPEG part per new frame."""
-        sent, gap = 0, 1.0 / max_fps
+    def mjpeg(self, max_fps: float = 15.0, keepalive: float = 5.0):
+        """Chunks of a multipart/x-mixed-replace stream, one JPEG part per new frame, and
+        the latest one again after ``keepalive`` seconds without a new one: so a viewer
+        who left is noticed (and their worker freed) even when the source has stopped."""
+        sent, gap, last = 0, 1.0 / max_fps, 0.0
         while not self.closed:
             self.wait(sent)
             seq, data = self.jpeg()
-            if seq <= sent or not data:
+            if not data or (seq <= sent and time.monotonic() - last < keepalive):
                 continue
-            sent = seq
+            sent, last = seq, time.monotonic()
             yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
                    + str(len(data)).encode() + b"\r\n\r\n" + data + b"\r\n")
             time.sleep(gap)

@@ -2,6 +2,8 @@
 
 A change that works redirects (303) to the page that shows it, with a one-line notice;
 one that is refused shows the same page again with the reason, and a 4xx status.
+At most ``viewers`` (a semaphore) watch the live stream at once: each holds one of the
+server's workers while it lasts.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from edge.web.operations import USER_ERRORS, status_of
 from edge.web.uploads import photo_from, read_upload
 
 
-def make_pages(ops, live, info) -> Blueprint:
+def make_pages(ops, live, info, viewers) -> Blueprint:
     bp = Blueprint("pages", __name__)
 
     def page(template, status=200, **values):
@@ -32,7 +34,12 @@ def make_pages(ops, live, info) -> Blueprint:
     def stream():
         if not info["has_source"]:
             abort(404, "no live source: start edge-identify with --camera, --video or --images")
-        return Response(live.mjpeg(), mimetype="multipart/x-mixed-replace; boundary=frame")
+        if not viewers.acquire(blocking=False):
+            abort(503, "the live stream has as many viewers as it serves at once: "
+                       "try again when one leaves")
+        response = Response(live.mjpeg(), mimetype="multipart/x-mixed-replace; boundary=frame")
+        response.call_on_close(viewers.release)
+        return response
 
     @bp.get("/snapshot.jpg")
     def snapshot():

@@ -4,6 +4,13 @@
 other address needs a token: ``--token`` / ``EDGE_TOKEN``, else the one saved next to
 the gallery (``web-token``), else a new one made with ``secrets``, saved there (mode
 600) and printed once.
+
+The server is waitress: one thread reads and writes every connection (a slow or idle
+client holds no worker), and a fixed pool of ``WORKERS`` threads runs the app, so its
+memory stays bounded however many clients come. At most ``MAX_CONNECTIONS`` connections
+are open at once; further ones wait in the kernel's listen backlog. A live stream holds
+a worker while someone watches, so at most ``MAX_VIEWERS`` (half the pool) watch at once
+(``edge.web.app``); the next viewer gets a 503 and the page retries.
 """
 from __future__ import annotations
 
@@ -15,14 +22,22 @@ import threading
 from pathlib import Path
 
 import click
-from werkzeug.serving import WSGIRequestHandler, make_server
+from waitress import wasyncore
+from waitress.server import create_server
 
 from edge.cli_common import fail
-from edge.web.app import create_app
+from edge.web.app import MAX_UPLOAD_BYTES, MAX_VIEWERS, create_app
 from edge.web.live import LiveFeed
 
 TOKEN_FILE = "web-token"
 MIN_TOKEN = 16
+WORKERS = 2 * MAX_VIEWERS      # threads running the app
+MAX_CONNECTIONS = 100          # open connections; more wait in the listen backlog
+SERVER = dict(threads=WORKERS, connection_limit=MAX_CONNECTIONS, backlog=1024,
+              channel_timeout=60,                     # idle connections closed after 60 s
+              max_request_body_size=MAX_UPLOAD_BYTES + 2**20,   # form fields around a photo
+              outbuf_high_watermark=2**20,            # a slow viewer pauses its own stream
+              ident="edge")
 
 
 def parse_address(serve: str) -> tuple[str, int]:
@@ -60,9 +75,11 @@ def saved_token(gallery_path) -> tuple[str, Path, bool]:
     return token, path, True
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):  # addresses may carry ?token=...
-        pass
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket (IPv6 when ``host`` is an IPv6 address; "::" takes IPv4 too)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=SERVER["backlog"],
+                                dualstack_ipv6=host == "::" and socket.has_dualstack_ipv6())
 
 
 class WebServer:
@@ -70,7 +87,7 @@ class WebServer:
 
     def __init__(self, server, live: LiveFeed, url: str):
         self.server, self.live, self.url = server, live, url
-        self.thread = threading.Thread(target=server.serve_forever, name="edge-web", daemon=True)
+        self.thread = threading.Thread(target=server.run, name="edge-web", daemon=True)
         self.thread.start()
 
     def publish(self, frame_bgr, frame_result) -> None:
@@ -87,9 +104,13 @@ class WebServer:
         self.close()
 
     def close(self) -> None:
+        """End the live streams, close every connection (in the server's own thread),
+        then let the workers finish."""
         self.live.close()
-        self.server.shutdown()
-        self.server.server_close()
+        if self.thread.is_alive():
+            self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map, True))
+            self.thread.join(10)
+        self.server.task_dispatcher.shutdown(timeout=5)
 
 
 def start(serve, token, bundle, gallery_path, pipeline, threads: int | None = 1) -> WebServer:
@@ -106,9 +127,9 @@ def start(serve, token, bundle, gallery_path, pipeline, threads: int | None = 1)
     live = LiveFeed()
     app = create_app(bundle, gallery_path, pipeline, token, live=live, threads=threads)
     try:
-        server = make_server(host, port, app, threaded=True, request_handler=_Quiet)
-    except (OSError, SystemExit) as exc:
-        fail(f"cannot serve on {host}:{port}: {getattr(exc, 'strerror', None) or exc}")
+        server = create_server(app, sockets=[listen(host, port)], **SERVER)
+    except OSError as exc:
+        fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
     shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{shown}:{port}/"
