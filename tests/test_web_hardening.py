@@ -18,7 +18,7 @@ pytest.importorskip("waitress")
 
 from edge.pipeline import FrameResult  # noqa: E402
 from edge.web.server import WORKERS, start  # noqa: E402
-from tests.test_web import (bundle, db, free_port)  # noqa: E402,F401
+from tests.test_web import (bundle, client, db, enrol, free_port)  # noqa: E402,F401
 
 
 # -- a bounded server: many clients, streams that do not starve it ----------------------------
@@ -127,4 +127,17 @@ def test_load_benchmark_runs_small(tmp_path):
     result = web_load.run(requests=400, concurrency=400, identify=4, bundle="fast")
     assert result["failures"] == 0 and result["requests"] == 400
     assert 0 < result["baseline_mb"] <= result["peak_mb"] < web_load.TARGET_MB
+
+
+# -- thumbnails: ids out of SQLite's range are 404, not 500 -----------------------------------
+
+MAX_ID = 2**63 - 1   # SQLite's largest row id
+
+
+@pytest.mark.parametrize("enrolment", ["0", "-1", str(MAX_ID), str(MAX_ID + 1), "9" * 40, "1e3"])
+def test_thumbnail_ids_out_of_range_are_404(client, enrolment):
+    assert enrol(client).status_code == 303
+    r = client.get(f"/thumbnails/{enrolment}.png")
+    assert r.status_code == 404, r.text
+    assert client.get("/thumbnails/1.png").status_code == 200
 

@@ -17,6 +17,9 @@ from edge.web.operations import USER_ERRORS, status_of
 from edge.web.uploads import photo_from, read_upload
 
 
+MAX_ID = 2**63 - 1   # SQLite's largest row id
+
+
 def make_pages(ops, live, info, viewers) -> Blueprint:
     bp = Blueprint("pages", __name__)
 
@@ -48,7 +51,7 @@ def make_pages(ops, live, info, viewers) -> Blueprint:
             abort(404, "no frame from the live source yet")
         return Response(data, mimetype="image/jpeg")
 
-    @bp.get("/thumbnails/<int:enrolment>.png")
+    @bp.get(f"/thumbnails/<int(min=1, max={MAX_ID}):enrolment>.png")
     def thumbnail(enrolment):
         try:
             return Response(ops.thumbnail(enrolment), mimetype="image/png")
