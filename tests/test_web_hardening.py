@@ -17,8 +17,10 @@ pytest.importorskip("flask")
 pytest.importorskip("waitress")
 
 from edge.pipeline import FrameResult  # noqa: E402
+from edge.web import create_app  # noqa: E402
 from edge.web.server import WORKERS, start  # noqa: E402
-from tests.test_web import (bundle, client, db, enrol, free_port)  # noqa: E402,F401
+from tests.test_web import (bundle, client, csrf, db, enrol, free_port, orl,  # noqa: E402,F401
+                            people, post, upload)
 
 
 # -- a bounded server: many clients, streams that do not starve it ----------------------------
@@ -140,4 +142,53 @@ def test_thumbnail_ids_out_of_range_are_404(client, enrolment):
     r = client.get(f"/thumbnails/{enrolment}.png")
     assert r.status_code == 404, r.text
     assert client.get("/thumbnails/1.png").status_code == 200
+
+
+# -- no server path in any answer -------------------------------------------------------------
+
+def test_no_server_paths_in_error_answers(bundle, db, tmp_path, monkeypatch):
+    c = create_app(bundle, db).test_client()
+    head = {"X-CSRF-Token": csrf(c)}
+    answers = []
+
+    def keep(r, status):
+        assert r.status_code == status, (r.request.path, r.text)
+        answers.append(r.get_data(as_text=True))
+        return answers[-1]
+
+    # no gallery file yet
+    page = keep(post(c, "/gallery/rename", name="Al", new_name="B"), 404)
+    assert "in gallery.db (no one is enrolled yet)" in page
+    keep(post(c, "/gallery/remove", name="Al"), 404)
+    keep(c.post("/api/remove", headers=head, json={"name": "Al"}), 404)
+    keep(c.post("/api/rename", headers=head, json={"name": "Al", "new_name": "B"}), 404)
+    # someone enrolled
+    assert enrol(c).status_code == 303
+    keep(post(c, "/gallery/remove", name="Nobody"), 404)
+    keep(c.post("/api/remove", headers=head, json={"name": "Nobody"}), 404)
+    keep(enrol(c), 409)
+    keep(c.get("/thumbnails/99.png"), 404)
+    keep(c.get("/no/such/page"), 404)
+    keep(c.get("/api/no/such/thing"), 404)
+    # a damaged gallery file: every route says so, naming the file alone
+    db.write_bytes(b"this is not an SQLite database at all " * 200)
+    page = keep(c.get("/gallery"), 400)
+    assert "gallery.db is not a readable gallery" in page
+    keep(c.get("/api/people"), 400)
+    keep(c.get("/thumbnails/1.png"), 404)
+    keep(c.post("/api/identify", headers=head, data={"photo": upload(orl(21, 1))},
+                content_type="multipart/form-data"), 400)
+    keep(post(c, "/enrol", name="Bob", photo=upload(orl(22, 1))), 400)
+    # an unexpected failure that names a path: a plain 500 page
+    from edge.web.operations import Operations
+
+    def broken(self):
+        raise RuntimeError(f"cannot read {db}")
+    monkeypatch.setattr(Operations, "people", broken)
+    keep(c.get("/gallery"), 500)
+    keep(c.get("/api/people"), 500)
+
+    for text in answers:
+        for secret in {str(tmp_path), str(tmp_path.resolve()), "/tmp/"}:
+            assert secret not in text
 

@@ -1,4 +1,8 @@
-"""The Flask app of the device's web view: pages, JSON API, security, error pages."""
+"""The Flask app of the device's web view: pages, JSON API, security, error pages.
+
+Every refusal is one line without server paths (``edge.web.messages``): the pages show
+it on their own page or on an error page, the API as ``{"error": ...}``.
+"""
 from __future__ import annotations
 
 import secrets
@@ -11,7 +15,8 @@ from werkzeug.exceptions import HTTPException
 from edge.web import security
 from edge.web.api import make_api
 from edge.web.live import LiveFeed
-from edge.web.operations import Operations
+from edge.web.messages import public
+from edge.web.operations import USER_ERRORS, Operations, status_of
 from edge.web.pages import make_pages
 from edge.web.uploads import MAX_PIXELS
 
@@ -52,20 +57,30 @@ def create_app(bundle, gallery_path=None, pipeline=None, token: str | None = Non
     app.register_blueprint(make_pages(ops, live, info, viewers))
     app.register_blueprint(make_api(ops, live, info), url_prefix="/api")
 
+    def error_page(title, message, status):
+        if request.path.startswith("/api/"):
+            response = jsonify(error=message)
+        else:
+            response = app.make_response(render_template("message.html", title=title,
+                                                          message=message))
+        response.status_code = status
+        return response
+
+    def user_error(exc):   # one a page did not expect, e.g. a damaged gallery file
+        return error_page("Refused", public(exc, ops.path), status_of(exc))
+
+    for error in USER_ERRORS:
+        app.register_error_handler(error, user_error)
+
     @app.errorhandler(HTTPException)
     def http_error(exc):
-        message = exc.description
+        message = public(exc.description, ops.path)
         if exc.code == 413:
             message = f"the upload is too large (at most {info['max_upload_mb']:g} MB)"
         elif exc.code == 405 and exc.valid_methods:
             use = [m for m in exc.valid_methods if m not in ("HEAD", "OPTIONS")]
             message = f"{request.method} is not allowed here (use {' or '.join(use)})"
-        if request.path.startswith("/api/"):
-            response = jsonify(error=message)
-        else:
-            response = app.make_response(render_template("message.html", title=exc.name,
-                                                         message=message))
-        response.status_code = exc.code
+        response = error_page(exc.name, message, exc.code)
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         if exc.code == 401:
