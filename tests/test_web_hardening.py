@@ -19,8 +19,8 @@ pytest.importorskip("waitress")
 from edge.pipeline import FrameResult  # noqa: E402
 from edge.web import create_app  # noqa: E402
 from edge.web.server import WORKERS, start  # noqa: E402
-from tests.test_web import (bundle, client, csrf, db, enrol, free_port, orl,  # noqa: E402,F401
-                            people, post, upload)
+from tests.test_web import (TOKEN, bundle, client, csrf, db, enrol, free_port,  # noqa: E402,F401
+                            locked, orl, people, post, upload)
 
 
 # -- a bounded server: many clients, streams that do not starve it ----------------------------
@@ -191,4 +191,50 @@ def test_no_server_paths_in_error_answers(bundle, db, tmp_path, monkeypatch):
     for text in answers:
         for secret in {str(tmp_path), str(tmp_path.resolve()), "/tmp/"}:
             assert secret not in text
+
+
+# -- changes from another site: 403 -----------------------------------------------------------
+
+FOREIGN = [{"Origin": "http://evil.example"}, {"Origin": "null"},
+           {"Origin": "http://localhost:8001"}, {"Origin": "https://evil.example"},
+           {"Referer": "http://evil.example/page.html"}, {"Origin": "ftp://localhost"}]
+
+
+@pytest.mark.parametrize("headers", FOREIGN)
+def test_changes_from_another_site_are_refused(client, db, headers):
+    token = csrf(client)
+    r = client.post("/enrol", headers=headers, content_type="multipart/form-data",
+                    data={"csrf_token": token, "name": "Alice", "photo": upload(orl(21, 1))})
+    assert r.status_code == 403 and "another site" in r.text
+    r = client.post("/api/enrol", headers={**headers, "X-CSRF-Token": token},
+                    data={"name": "Alice", "photo": upload(orl(21, 1))})
+    assert r.status_code == 403 and "another site" in r.get_json()["error"]
+    for method in (client.put, client.delete, client.patch):
+        assert method("/api/people", headers=headers).status_code == 403
+    assert not db.exists()
+    assert client.get("/gallery", headers=headers).status_code == 200   # reads are not changes
+
+
+def test_own_pages_let_the_browser_send_their_origin(client):
+    # "no-referrer" would make a browser send "Origin: null" with the pages' own forms
+    assert client.get("/enrol").headers["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Origin": "http://localhost"},
+                                     {"Origin": "https://localhost"},
+                                     {"Referer": "http://localhost/enrol"}])
+def test_changes_from_this_site_or_no_site_go_on(client, db, headers):
+    r = client.post("/enrol", headers=headers, content_type="multipart/form-data",
+                    data={"csrf_token": csrf(client), "name": "Alice",
+                          "photo": upload(orl(21, 1))})
+    assert r.status_code == 303 and people(db) == [("Alice", 1)]
+
+
+def test_origin_is_checked_with_the_bearer_token_too(locked, db):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    photo = {"name": "Alice", "photo": upload(orl(21, 1))}
+    r = locked.post("/api/enrol", headers={**auth, "Origin": "http://evil.example"}, data=photo)
+    assert r.status_code == 403 and not db.exists()
+    r = locked.post("/api/enrol", headers=auth, data={"name": "Alice", "photo": upload(orl(21, 1))})
+    assert r.status_code == 201
 

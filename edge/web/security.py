@@ -6,23 +6,30 @@
   page without the token in its address. No token, no access: 401.
 - **No token** (bound to 127.0.0.1): only requests whose Host is a loopback name are
   served, so a web page elsewhere cannot reach the app through DNS rebinding.
+- **Origin.** A change (POST, PUT, PATCH, DELETE) whose ``Origin`` header (else
+  ``Referer``) names another site than the one asked for (the request's scheme and
+  Host; an https page of the same Host also counts, as behind an HTTPS proxy) is
+  refused: 403. Requests with neither header (curl, scripts) go on to the checks below.
 - **CSRF.** Changes are POST only; each POST carries the session's CSRF token in the
   form field ``csrf_token`` or the header ``X-CSRF-Token`` (missing: 400, wrong: 403).
   A request signed with the Bearer header needs none: a browser never adds that header
   by itself, so another site cannot forge it.
 - **Headers.** A strict Content-Security-Policy (no inline script, no framing),
-  nosniff, no referrer, and no caching of anything but the style sheet.
+  nosniff, referrers only to this site (so a browser's own POSTs carry their Origin,
+  which ``no-referrer`` would turn into "null"), and no caching of anything but the
+  style sheet.
 """
 from __future__ import annotations
 
 import hmac
 import secrets
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from flask import abort, g, render_template, request, session
 
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 OPEN = {"static"}  # endpoints served without the token: the style sheet and script
+CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -49,7 +56,9 @@ def install(app, token: str | None) -> None:
             if _host() not in LOOPBACK:
                 abort(400, "this server answers only to localhost (start it with a token "
                            "to serve other addresses)")
-        elif request.endpoint not in OPEN:
+        if request.method in CHANGES and not _same_origin():
+            abort(403, "refused: this change was sent from another site")
+        if token is not None and request.endpoint not in OPEN:
             signed_in = _authenticate(token)
             if signed_in is not None:
                 return signed_in
@@ -65,7 +74,7 @@ def install(app, token: str | None) -> None:
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"
         if request.endpoint not in OPEN:
             response.headers["Cache-Control"] = "no-store"
         return response
@@ -76,6 +85,16 @@ def _host() -> str:
     if host.startswith("["):
         return host[1:].split("]")[0]
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _same_origin() -> bool:
+    """True when the request's Origin (else Referer) is this server, or it has neither."""
+    sent = request.headers.get("Origin") or request.headers.get("Referer")
+    if sent is None:
+        return True
+    parts = urlsplit(sent)
+    return (parts.netloc.lower() == request.host.lower()
+            and parts.scheme in (request.scheme, "https"))
 
 
 def _authenticate(token: str):
