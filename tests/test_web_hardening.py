@@ -19,6 +19,7 @@ pytest.importorskip("waitress")
 from edge.pipeline import FrameResult  # noqa: E402
 from edge.web import create_app  # noqa: E402
 from edge.web.server import WORKERS, start  # noqa: E402
+from edge.web.throttle import FREE, Throttle, blocked_for  # noqa: E402
 from tests.test_web import (TOKEN, bundle, client, csrf, db, enrol, free_port,  # noqa: E402,F401
                             locked, orl, people, post, upload)
 
@@ -237,4 +238,42 @@ def test_origin_is_checked_with_the_bearer_token_too(locked, db):
     assert r.status_code == 403 and not db.exists()
     r = locked.post("/api/enrol", headers=auth, data={"name": "Alice", "photo": upload(orl(21, 1))})
     assert r.status_code == 201
+
+
+# -- wrong tokens back off --------------------------------------------------------------------
+
+def test_wrong_tokens_back_off_then_the_right_one_works(locked):
+    throttle = locked.application.extensions["edge.throttle"]
+    now = [1000.0]
+    throttle.clock = lambda: now[0]
+    wrong, right = ({"Authorization": f"Bearer {t}"} for t in ("wrong-token", TOKEN))
+    for _ in range(FREE + 1):
+        assert locked.get("/api/people", headers=wrong).status_code == 401
+    r = locked.get("/api/people", headers=right)            # blocked: not even compared
+    assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+    assert "too many wrong tokens" in r.get_json()["error"]
+    assert locked.get(f"/gallery?token={TOKEN}").status_code == 429
+    other = {"REMOTE_ADDR": "192.0.2.7"}                    # another address is not blocked
+    assert locked.get("/api/people", headers=right, environ_overrides=other).status_code == 200
+
+    now[0] += 1.5
+    assert locked.get("/api/people", headers=wrong).status_code == 401   # 7th: 2 s
+    now[0] += 1.0
+    assert locked.get("/api/people", headers=right).status_code == 429
+    now[0] += 1.5
+    assert locked.get("/api/people", headers=right).status_code == 200
+    assert len(throttle) == 0                               # a right token forgets the address
+    assert locked.get("/api/people", headers=wrong).status_code == 401
+
+
+def test_throttle_memory_is_bounded_and_ipv6_counts_by_network():
+    t = Throttle(clock=lambda: 0.0, max_addresses=100)
+    for i in range(5000):
+        t.failed(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+    assert len(t) == 100
+    for i in range(FREE + 1):
+        t.failed(f"2001:db8::{i + 1:x}")                    # one /64: one client
+    assert t.wait("2001:db8::ffff") == blocked_for(FREE + 1) == 1.0
+    assert t.wait("2001:db8:0:1::1") == 0
+    assert blocked_for(FREE) == 0 and blocked_for(100) == 300
 

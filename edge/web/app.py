@@ -81,8 +81,9 @@ def create_app(bundle, gallery_path=None, pipeline=None, token: str | None = Non
             use = [m for m in exc.valid_methods if m not in ("HEAD", "OPTIONS")]
             message = f"{request.method} is not allowed here (use {' or '.join(use)})"
         response = error_page(exc.name, message, exc.code)
-        if exc.code == 405 and exc.valid_methods:
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        for name, value in exc.get_headers():        # Allow, Retry-After, ...
+            if name.lower() != "content-type":
+                response.headers[name] = value
         if exc.code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="edge"'
         return response

@@ -3,7 +3,8 @@
 - **Token.** When the app has a token, every request but the style sheet must carry it:
   ``Authorization: Bearer TOKEN``, or once ``?token=TOKEN`` in a page's address, which
   signs the browser in (an HttpOnly, SameSite=Strict session cookie) and reloads the
-  page without the token in its address. No token, no access: 401.
+  page without the token in its address. No token, no access: 401. Wrong tokens are
+  throttled per client address (``edge.web.throttle``): after a few, 429 for a while.
 - **No token** (bound to 127.0.0.1): only requests whose Host is a loopback name are
   served, so a web page elsewhere cannot reach the app through DNS rebinding.
 - **Origin.** A change (POST, PUT, PATCH, DELETE) whose ``Origin`` header (else
@@ -22,10 +23,14 @@
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 from urllib.parse import urlencode, urlsplit
 
 from flask import abort, g, render_template, request, session
+from werkzeug.exceptions import TooManyRequests
+
+from edge.web.throttle import Throttle
 
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 OPEN = {"static"}  # endpoints served without the token: the style sheet and script
@@ -46,8 +51,10 @@ def csrf_token() -> str:
 
 
 def install(app, token: str | None) -> None:
-    """Check every request of ``app`` as the module docstring says."""
+    """Check every request of ``app`` as the module docstring says. The wrong tokens'
+    ``Throttle`` is ``app.extensions["edge.throttle"]``."""
     app.jinja_env.globals["csrf_token"] = csrf_token
+    throttle = app.extensions["edge.throttle"] = Throttle()
 
     @app.before_request
     def guard():
@@ -59,7 +66,7 @@ def install(app, token: str | None) -> None:
         if request.method in CHANGES and not _same_origin():
             abort(403, "refused: this change was sent from another site")
         if token is not None and request.endpoint not in OPEN:
-            signed_in = _authenticate(token)
+            signed_in = _authenticate(token, throttle)
             if signed_in is not None:
                 return signed_in
         if request.method == "POST" and not g.bearer:
@@ -97,18 +104,29 @@ def _same_origin() -> bool:
             and parts.scheme in (request.scheme, "https"))
 
 
-def _authenticate(token: str):
+def _check(given: str, token: str, throttle: Throttle) -> None:
+    """Abort unless ``given`` is the token (and this address may still try one)."""
+    address = request.remote_addr
+    wait = throttle.wait(address)
+    if wait:
+        raise TooManyRequests(f"too many wrong tokens from your address: try again in "
+                              f"{math.ceil(wait)} s", retry_after=math.ceil(wait))
+    if not same(given, token):
+        throttle.failed(address)
+        abort(401, "wrong token")
+    throttle.passed(address)
+
+
+def _authenticate(token: str, throttle: Throttle):
     """None when the request may go on; a response (the sign-in reload) to send instead."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        if not same(header[7:].strip(), token):
-            abort(401, "wrong token")
+        _check(header[7:].strip(), token, throttle)
         g.bearer = True
         return None
     given = request.args.get("token")
     if given is not None:
-        if not same(given, token):
-            abort(401, "wrong token")
+        _check(given, token, throttle)
         session["auth"] = True
         if request.method == "GET":  # reload without the token in the address bar
             rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
