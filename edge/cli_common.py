@@ -70,9 +70,9 @@ def open_matcher(gallery, bundle, threshold=None, fpir=None):
         fail(str(exc))
 
 
-def start_web(serve, token, bundle, gallery, pipeline):
+def start_web(serve, token, bundle, gallery, pipeline, token_file=None):
     try:
         from edge.web import start
     except ImportError as exc:
         fail(f"--serve needs the web extra: pip install 'siamese-edge[web]' ({exc})")
-    return start(serve, token, bundle, gallery, pipeline)
+    return start(serve, token, bundle, gallery, pipeline, token_file=token_file)

@@ -10,8 +10,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
+import click
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 pytest.importorskip("flask")
 pytest.importorskip("waitress")
@@ -277,3 +279,37 @@ def test_throttle_memory_is_bounded_and_ipv6_counts_by_network():
     assert t.wait("2001:db8:0:1::1") == 0
     assert blocked_for(FREE) == 0 and blocked_for(100) == 300
 
+
+# -- the token from a file, not the command line ----------------------------------------------
+
+def test_token_file(bundle, db, tmp_path):
+    path = tmp_path / "edge-token"
+    path.write_text(TOKEN + "\n")
+    port = free_port()
+    web = start(f"0.0.0.0:{port}", None, bundle, db, None, token_file=path)
+    try:
+        assert get(port, "/api/people")[0] == 401
+        assert get(port, "/api/people", Authorization=f"Bearer {TOKEN}")[0] == 200
+    finally:
+        web.close()
+    assert not (db.parent / "web-token").exists()
+    with pytest.raises(click.ClickException, match="no such file"):
+        start(f"0.0.0.0:{port}", None, bundle, db, None, token_file=tmp_path / "missing")
+    path.write_text("short\n")
+    with pytest.raises(click.ClickException, match="--token-file .*at least 16"):
+        start(f"0.0.0.0:{port}", None, bundle, db, None, token_file=path)
+
+
+def test_edge_identify_token_options(tmp_path):
+    from edge.cli_identify import main
+
+    photo = tmp_path / "face.pgm"
+    photo.write_bytes(orl(21, 1))
+    args = ["--images", str(photo), "--gallery", str(tmp_path / "g.db"), "--bundle", "fast",
+            "--serve", f"127.0.0.1:{free_port()}"]
+    r = CliRunner().invoke(main, args + ["--token", TOKEN, "--token-file", str(photo)])
+    assert r.exit_code == 1 and "either --token or --token-file" in r.output
+    r = CliRunner().invoke(main, args + ["--token-file", str(tmp_path / "missing")],
+                           env={"EDGE_TOKEN": TOKEN})               # the file wins
+    assert r.exit_code == 1 and "--token-file" in r.output and "no such file" in r.output
+    assert "visible to every user" in CliRunner().invoke(main, ["--help"]).output

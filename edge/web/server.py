@@ -1,9 +1,9 @@
 """Serving the web view on a background thread while the identify loop runs.
 
 ``--serve PORT`` binds 127.0.0.1 (this machine only). ``--serve HOST:PORT`` with any
-other address needs a token: ``--token`` / ``EDGE_TOKEN``, else the one saved next to
-the gallery (``web-token``), else a new one made with ``secrets``, saved there (mode
-600) and printed once.
+other address needs a token: ``--token-file PATH``, ``--token`` / ``EDGE_TOKEN``, else
+the one saved next to the gallery (``web-token``), else a new one made with ``secrets``,
+saved there (mode 600) and printed once.
 
 The server is waitress: one thread reads and writes every connection (a slow or idle
 client holds no worker), and a fixed pool of ``WORKERS`` threads runs the app, so its
@@ -75,6 +75,19 @@ def saved_token(gallery_path) -> tuple[str, Path, bool]:
     return token, path, True
 
 
+def read_token_file(path) -> str:
+    """The token in the file at ``path`` (one line), or one clear line why not."""
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        fail(f"--token-file {path}: no such file")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--token-file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+    if not token or "\n" in token:
+        fail(f"--token-file {path}: expected one line holding the token")
+    return token
+
+
 def listen(host: str, port: int) -> socket.socket:
     """The listening socket (IPv6 when ``host`` is an IPv6 address; "::" takes IPv4 too)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -113,17 +126,24 @@ class WebServer:
         self.server.task_dispatcher.shutdown(timeout=5)
 
 
-def start(serve, token, bundle, gallery_path, pipeline, threads: int | None = 1) -> WebServer:
-    """Serve the web view at ``serve`` ([HOST:]PORT) on a background thread."""
+def start(serve, token, bundle, gallery_path, pipeline, threads: int | None = 1,
+          token_file=None) -> WebServer:
+    """Serve the web view at ``serve`` ([HOST:]PORT) on a background thread.
+
+    ``token_file``: a file holding the token (read here; it wins over ``token``).
+    """
     try:
         host, port = parse_address(serve)
     except ValueError as exc:
         fail(str(exc))
-    token_file = new = None
+    saved = new = None
+    if token_file is not None:
+        token = read_token_file(token_file)
     if token is not None and len(token) < MIN_TOKEN:
-        fail(f"--token: use at least {MIN_TOKEN} characters (or leave it out to get one made)")
+        what = f"--token-file {token_file}" if token_file is not None else "--token"
+        fail(f"{what}: use at least {MIN_TOKEN} characters (or leave it out to get one made)")
     if token is None and not is_loopback(host):
-        token, token_file, new = saved_token(gallery_path)
+        token, saved, new = saved_token(gallery_path)
     live = LiveFeed()
     app = create_app(bundle, gallery_path, pipeline, token, live=live, threads=threads)
     try:
@@ -136,9 +156,10 @@ def start(serve, token, bundle, gallery_path, pipeline, threads: int | None = 1)
     web = WebServer(server, live, url)
     click.echo(f"web view: {url}", err=True)
     if new:
-        click.echo(f"access token (new, saved in {token_file}): {token}", err=True)
+        click.echo(f"access token (new, saved in {saved}): {token}", err=True)
         click.echo(f"open {url}?token={token} once in your browser", err=True)
     elif token is not None:
-        where = f"the one in {token_file}" if token_file else "--token / EDGE_TOKEN"
+        where = (f"the one in {saved}" if saved else f"the one in {token_file}"
+                 if token_file is not None else "--token / EDGE_TOKEN")
         click.echo(f"access token required ({where}): open {url}?token=TOKEN once", err=True)
     return web
