@@ -99,9 +99,9 @@ def error_line(exc: Exception, bundle) -> str:
     return str(model_mismatch(exc.gallery, exc.stored, exc.offered, name, variant))
 
 
-def start_web(serve, token, bundle, gallery, pipeline):
+def start_web(serve, token, bundle, gallery, pipeline, token_file=None):
     try:
         from edge.web import start
     except ImportError as exc:
         fail(f"--serve needs the web extra: pip install 'siamese-edge[web]' ({exc})")
-    return start(serve, token, bundle, gallery, pipeline)
+    return start(serve, token, bundle, gallery, pipeline, token_file=token_file)

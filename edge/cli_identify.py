@@ -39,9 +39,17 @@ from edge.pipeline import REEMBED, SCAN_EVERY
 @click.option("--stats", is_flag=True, help="Print per-stage latency (p50, p95) and frames per second at exit.")
 @click.option("--max-frames", type=int, help="Stop after this many frames.")
 @click.option("--serve", metavar="[HOST:]PORT", help="Also serve the live view and control panel (needs the web extra).")
-@click.option("--token", envvar="EDGE_TOKEN", help="Access token for --serve on a non-local address.")
+@click.option("--token-file", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Read the access token for --serve from this file, e.g. "
+                   "$CREDENTIALS_DIRECTORY/edge-token under systemd's LoadCredential=.")
+@click.option("--token", envvar="EDGE_TOKEN",
+              help="Access token for --serve on a non-local address. On the command line it "
+                   "is visible to every user of this machine (ps); prefer --token-file or the "
+                   "EDGE_TOKEN environment variable. Without any, one is made and saved "
+                   "next to the gallery.")
 def main(camera, video, images, bundle, variant, threads, fpir, threshold, gallery, every, max_faces,
-         min_face, max_face, scan_every, reembed, votes, size, as_json, save_video, stats, max_frames, serve, token):
+         min_face, max_face, scan_every, reembed, votes, size, as_json, save_video, stats,
+         max_frames, serve, token_file, token):
     """Identify faces from a camera, a video or photos against the gallery.
 
     \b
@@ -53,6 +61,10 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     from edge.pipeline import Pipeline
     from edge.sources import SourceError, open_source
 
+    if token_file is not None:
+        if click.get_current_context().get_parameter_source("token").name == "COMMANDLINE":
+            fail("use either --token or --token-file, not both")
+        token = None   # the file wins over EDGE_TOKEN
     try:
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
@@ -71,7 +83,7 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     web = None
     if serve:
         from edge.cli_common import start_web
-        web = start_web(serve, token, b, gallery, pipeline)
+        web = start_web(serve, token, b, gallery, pipeline, token_file)
     writer, status = None, 0
     try:
         with source:

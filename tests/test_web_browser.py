@@ -203,3 +203,16 @@ def test_enrol_see_identify_remove_in_a_browser(server, browser, shots, tmp_path
     wait.until(lambda d: "Removed IU" in text())
     assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".person .name")] == ["Kim Yuna"]
     shot("06_gallery_after_removal")
+
+
+def test_a_form_on_another_site_cannot_change_anything(server, browser, tmp_path):
+    """A page elsewhere (here a local file: Origin "null") posting to the signed-in view."""
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"{server}/gallery?token={TOKEN}")
+    wait.until(ec.url_matches(r"/gallery$"))
+    evil = tmp_path / "evil.html"
+    evil.write_text(f'<form method="post" action="{server}/gallery/remove">'
+                    '<input name="name" value="IU"><button>win a prize</button></form>')
+    browser.get(evil.as_uri())
+    browser.find_element(By.TAG_NAME, "button").click()
+    wait.until(lambda d: "another site" in d.find_element(By.TAG_NAME, "body").text)

@@ -1,12 +1,13 @@
 """The JSON API behind the pages (documented in docs/web.md).
 
 Reads are GET; changes are POST with form fields (multipart for a photo) or a JSON body.
-Every error is ``{"error": "one line"}`` with a 4xx status.
+Every error is ``{"error": "one line"}`` (without server paths) with a 4xx status.
 """
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from edge.web.messages import public
 from edge.web.operations import USER_ERRORS, status_of
 from edge.web.security import csrf_token
 from edge.web.uploads import photo_from, read_upload
@@ -21,7 +22,7 @@ def make_api(ops, live, info) -> Blueprint:
         return request.form if request.form else (request.get_json(silent=True) or {})
 
     def refused(exc):
-        return jsonify(error=str(exc)), status_of(exc)
+        return jsonify(error=public(exc, ops.path)), status_of(exc)
 
     for error in USER_ERRORS:
         bp.register_error_handler(error, refused)

@@ -1,12 +1,15 @@
 """The live feed: the identify loop publishes frames, the web reads the latest one.
 
 ``publish`` only keeps a reference (the loop must not wait for the web); a frame is
-drawn and JPEG-encoded when someone watches, at most once per frame.
+drawn and JPEG-encoded when someone watches, at most once per frame, on the feed's own
+thread (OpenCV keeps some 6 MB of text-drawing state in every thread that draws text;
+see ``edge.web.operations``).
 """
 from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 
@@ -23,6 +26,7 @@ class LiveFeed:
         self._seq = 0
         self._jpeg = (None, b"")          # (sequence number, bytes)
         self._tracks: dict[int, dict] = {}
+        self._drawer = ThreadPoolExecutor(1, thread_name_prefix="edge-live-draw")
         self.closed = False
 
     @property
@@ -62,9 +66,15 @@ class LiveFeed:
     def jpeg(self) -> tuple[int, bytes]:
         """(sequence number, JPEG of the latest frame with boxes and names)."""
         with self._cond:
+            if self._frame is None or self._jpeg[0] == self._seq:
+                return self._jpeg if self._frame is not None else (0, b"")
+        return self._drawer.submit(self._draw).result()
+
+    def _draw(self) -> tuple[int, bytes]:
+        with self._cond:
             seq, frame, result = self._seq, self._frame, self._result
-            if frame is None or self._jpeg[0] == seq:
-                return self._jpeg if frame is not None else (0, b"")
+            if self._jpeg[0] == seq:
+                return self._jpeg
         ok, buf = cv2.imencode(".jpg", annotate(frame, result.faces),
                                [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         with self._cond:
@@ -82,15 +92,17 @@ class LiveFeed:
             self.closed = True
             self._cond.notify_all()
 
-    def mjpeg(self, max_fps: float = 15.0):
-        """Chunks of a multipart/x-mixed-replace stream, one JPEG part per new frame."""
-        sent, gap = 0, 1.0 / max_fps
+    def mjpeg(self, max_fps: float = 15.0, keepalive: float = 5.0):
+        """Chunks of a multipart/x-mixed-replace stream, one JPEG part per new frame, and
+        the latest one again after ``keepalive`` seconds without a new one: so a viewer
+        who left is noticed (and their worker freed) even when the source has stopped."""
+        sent, gap, last = 0, 1.0 / max_fps, 0.0
         while not self.closed:
             self.wait(sent)
             seq, data = self.jpeg()
-            if seq <= sent or not data:
+            if not data or (seq <= sent and time.monotonic() - last < keepalive):
                 continue
-            sent = seq
+            sent, last = seq, time.monotonic()
             yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
                    + str(len(data)).encode() + b"\r\n\r\n" + data + b"\r\n")
             time.sleep(gap)

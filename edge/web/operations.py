@@ -1,8 +1,11 @@
 """What the pages and the JSON API do, once: list, enrol, rename, remove, identify a photo.
 
-The web has its own pipeline (detector and embedder), made from the bundle on first use:
-TFLite interpreters are not thread-safe, so it is shared by the web's requests under one
-lock and never touched by the identify loop. The gallery is opened per request (SQLite
+The web has its own pipeline (detector and embedder), made from the bundle on first use
+and never touched by the identify loop. TFLite interpreters are not thread-safe, so the
+web's model work (detect, embed, match, store an enrolment) runs on one thread of its
+own, one request after another. So does drawing the boxes and names: OpenCV keeps some
+6 MB of text-drawing state in every thread that draws text, which would be paid once
+per worker of the server. The gallery is opened per request and per thread (SQLite
 connections belong to one thread); the live loop's matcher notices every change.
 Until someone is enrolled there may be no gallery file: the pages then show an empty
 gallery and name no one, and the file is created only when the first person passes.
@@ -12,7 +15,7 @@ the ones ``edge-enroll`` and ``edge-gallery`` print.
 from __future__ import annotations
 
 import dataclasses
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -51,7 +54,7 @@ class Operations:
                            threshold if callable(threshold) else float(threshold))
         self.threshold = bundle.threshold if callable(self._threshold) else self._threshold
         self.threads = threads
-        self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="edge-web-models")
         self._pipeline = None
 
     def gallery(self):
@@ -59,8 +62,12 @@ class Operations:
         yet, a context of None (no one is enrolled), and no file is created."""
         return open_existing(self.path) or nullcontext()
 
+    def _run(self, work):
+        """``work()`` run on the model thread, once the requests before it are done."""
+        return self._thread.submit(work).result()
+
     def _models(self) -> Pipeline:
-        """The web's pipeline (no matcher of its own); call with the lock held."""
+        """The web's pipeline (no matcher of its own); call on the model thread."""
         if self._pipeline is None:
             self._pipeline = Pipeline(self.bundle, threads=self.threads, max_faces=MAX_FACES,
                                       min_face=None)
@@ -94,13 +101,14 @@ class Operations:
         """
         with self.gallery() as g:
             name = check_name(g, name, append)
-            image = _fit(image)
-            with self._lock:
-                models = self._models()
-                snap = dataclasses.replace(snapshot_of(image, models.detector), source=source)
-                with (nullcontext(g) if g is not None else Gallery(self.path)) as store:
-                    ids = enrol(store, models.thumbnails, name, [snap], append)
-        return {"name": name, "enrolments": ids, "appended": append}
+        image = _fit(image)
+
+        def work():
+            models = self._models()
+            snap = dataclasses.replace(snapshot_of(image, models.detector), source=source)
+            with Gallery(self.path) as store:
+                return enrol(store, models.thumbnails, name, [snap], append)
+        return {"name": name, "enrolments": self._run(work), "appended": append}
 
     def rename(self, old: str, new: str) -> str:
         with self.gallery() as g:
@@ -125,14 +133,18 @@ class Operations:
         boxes and names). Boxes are in the given photo's pixels."""
         given_width, image = image.shape[1], _fit(image)
         scale = given_width / image.shape[1]
-        # no gallery file: no one is enrolled, so no one is named (and no file is made)
-        enrolled = self.path.exists()
-        with (Matcher(self.path, self.bundle.sha256, self._threshold) if enrolled
-              else nullcontext()) as matcher, self._lock:
-            results = self._models().photo(image, matcher)
-        if matcher is not None:
-            self.threshold = matcher.threshold   # the one used, for the gallery's size
-        return [_as_dict(r, scale) for r in results], annotate(image, results)
+        def work():
+            # no gallery file: no one is enrolled, so no one is named (and no file is made)
+            if not self.path.exists():
+                results, threshold = self._models().photo(image, None), None
+            else:
+                with Matcher(self.path, self.bundle.sha256, self._threshold) as matcher:
+                    results, threshold = self._models().photo(image, matcher), matcher.threshold
+            return results, threshold, annotate(image, results)
+        results, threshold, drawn = self._run(work)
+        if threshold is not None:
+            self.threshold = threshold   # the one used, for the gallery's size
+        return [_as_dict(r, scale) for r in results], drawn
 
 
 def _as_dict(face: FaceResult, scale: float) -> dict:

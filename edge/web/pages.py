@@ -1,7 +1,9 @@
 """The HTML pages: live view, enrol, gallery, identify a photo; thumbnails and the stream.
 
 A change that works redirects (303) to the page that shows it, with a one-line notice;
-one that is refused shows the same page again with the reason, and a 4xx status.
+one that is refused shows the same page again with the reason (no server paths), and a
+4xx status. At most ``viewers`` (a semaphore) watch the live stream at once: each
+holds one of the server's workers while it lasts.
 """
 from __future__ import annotations
 
@@ -11,12 +13,19 @@ import cv2
 from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
                    request, url_for)
 
+from edge.web.messages import public
 from edge.web.operations import USER_ERRORS, status_of
 from edge.web.uploads import photo_from, read_upload
 
 
-def make_pages(ops, live, info) -> Blueprint:
+MAX_ID = 2**63 - 1   # SQLite's largest row id
+
+
+def make_pages(ops, live, info, viewers) -> Blueprint:
     bp = Blueprint("pages", __name__)
+
+    def refused(template, exc, **values):
+        return page(template, status_of(exc), error=public(exc, ops.path), **values)
 
     def page(template, status=200, **values):
         return render_template(template, info=info, **values), status
@@ -32,7 +41,12 @@ def make_pages(ops, live, info) -> Blueprint:
     def stream():
         if not info["has_source"]:
             abort(404, "no live source: start edge-identify with --camera, --video or --images")
-        return Response(live.mjpeg(), mimetype="multipart/x-mixed-replace; boundary=frame")
+        if not viewers.acquire(blocking=False):
+            abort(503, "the live stream has as many viewers as it serves at once: "
+                       "try again when one leaves")
+        response = Response(live.mjpeg(), mimetype="multipart/x-mixed-replace; boundary=frame")
+        response.call_on_close(viewers.release)
+        return response
 
     @bp.get("/snapshot.jpg")
     def snapshot():
@@ -41,7 +55,7 @@ def make_pages(ops, live, info) -> Blueprint:
             abort(404, "no frame from the live source yet")
         return Response(data, mimetype="image/jpeg")
 
-    @bp.get("/thumbnails/<int:enrolment>.png")
+    @bp.get(f"/thumbnails/<int(min=1, max={MAX_ID}):enrolment>.png")
     def thumbnail(enrolment):
         try:
             return Response(ops.thumbnail(enrolment), mimetype="image/png")
@@ -59,7 +73,7 @@ def make_pages(ops, live, info) -> Blueprint:
             image, source = photo()
             done = ops.enrol(name, image, source)
         except USER_ERRORS as exc:
-            return page("enrol.html", status_of(exc), error=str(exc), name=name)
+            return refused("enrol.html", exc, name=name)
         flash(f"Enrolled {done['name']}.")
         return redirect(url_for(".gallery"), 303)
 
@@ -71,7 +85,7 @@ def make_pages(ops, live, info) -> Blueprint:
         try:
             message = change(request.form)
         except USER_ERRORS as exc:
-            return page("gallery.html", status_of(exc), error=str(exc), people=ops.people())
+            return refused("gallery.html", exc, people=ops.people())
         flash(message)
         return redirect(url_for(".gallery"), 303)
 
@@ -108,7 +122,7 @@ def make_pages(ops, live, info) -> Blueprint:
             faces, drawn = ops.identify(read_upload(request.files.get("photo"),
                                                     current_app.config["MAX_PIXELS"]))
         except USER_ERRORS as exc:
-            return page("identify.html", status_of(exc), error=str(exc))
+            return refused("identify.html", exc)
         ok, jpeg = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 85])
         picture = "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode()
         return page("identify.html", faces=faces, picture=picture)

@@ -1,9 +1,16 @@
 """Serving the web view on a background thread while the identify loop runs.
 
 ``--serve PORT`` binds 127.0.0.1 (this machine only). ``--serve HOST:PORT`` with any
-other address needs a token: ``--token`` / ``EDGE_TOKEN``, else the one saved next to
-the gallery (``web-token``), else a new one made with ``secrets``, saved there (mode
-600) and printed once.
+other address needs a token: ``--token-file PATH``, ``--token`` / ``EDGE_TOKEN``, else
+the one saved next to the gallery (``web-token``), else a new one made with ``secrets``,
+saved there (mode 600) and printed once.
+
+The server is waitress: one thread reads and writes every connection (a slow or idle
+client holds no worker), and a fixed pool of ``WORKERS`` threads runs the app, so its
+memory stays bounded however many clients come. At most ``MAX_CONNECTIONS`` connections
+are open at once; further ones wait in the kernel's listen backlog. A live stream holds
+a worker while someone watches, so at most ``MAX_VIEWERS`` (half the pool) watch at once
+(``edge.web.app``); the next viewer gets a 503 and the page retries.
 """
 from __future__ import annotations
 
@@ -15,14 +22,22 @@ import threading
 from pathlib import Path
 
 import click
-from werkzeug.serving import WSGIRequestHandler, make_server
+from waitress import wasyncore
+from waitress.server import create_server
 
 from edge.cli_common import fail
-from edge.web.app import create_app
+from edge.web.app import MAX_UPLOAD_BYTES, MAX_VIEWERS, create_app
 from edge.web.live import LiveFeed
 
 TOKEN_FILE = "web-token"
 MIN_TOKEN = 16
+WORKERS = 2 * MAX_VIEWERS      # threads running the app
+MAX_CONNECTIONS = 100          # open connections; more wait in the listen backlog
+SERVER = dict(threads=WORKERS, connection_limit=MAX_CONNECTIONS, backlog=1024,
+              channel_timeout=60,                     # idle connections closed after 60 s
+              max_request_body_size=MAX_UPLOAD_BYTES + 2**20,   # form fields around a photo
+              outbuf_high_watermark=2**20,            # a slow viewer pauses its own stream
+              ident="edge")
 
 
 def parse_address(serve: str) -> tuple[str, int]:
@@ -60,9 +75,24 @@ def saved_token(gallery_path) -> tuple[str, Path, bool]:
     return token, path, True
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):  # addresses may carry ?token=...
-        pass
+def read_token_file(path) -> str:
+    """The token in the file at ``path`` (one line), or one clear line why not."""
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        fail(f"--token-file {path}: no such file")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--token-file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+    if not token or "\n" in token:
+        fail(f"--token-file {path}: expected one line holding the token")
+    return token
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket (IPv6 when ``host`` is an IPv6 address; "::" takes IPv4 too)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=SERVER["backlog"],
+                                dualstack_ipv6=host == "::" and socket.has_dualstack_ipv6())
 
 
 class WebServer:
@@ -70,7 +100,7 @@ class WebServer:
 
     def __init__(self, server, live: LiveFeed, url: str):
         self.server, self.live, self.url = server, live, url
-        self.thread = threading.Thread(target=server.serve_forever, name="edge-web", daemon=True)
+        self.thread = threading.Thread(target=server.run, name="edge-web", daemon=True)
         self.thread.start()
 
     def publish(self, frame_bgr, frame_result) -> None:
@@ -87,37 +117,49 @@ class WebServer:
         self.close()
 
     def close(self) -> None:
+        """End the live streams, close every connection (in the server's own thread),
+        then let the workers finish."""
         self.live.close()
-        self.server.shutdown()
-        self.server.server_close()
+        if self.thread.is_alive():
+            self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map, True))
+            self.thread.join(10)
+        self.server.task_dispatcher.shutdown(timeout=5)
 
 
-def start(serve, token, bundle, gallery_path, pipeline, threads: int | None = 1) -> WebServer:
-    """Serve the web view at ``serve`` ([HOST:]PORT) on a background thread."""
+def start(serve, token, bundle, gallery_path, pipeline, threads: int | None = 1,
+          token_file=None) -> WebServer:
+    """Serve the web view at ``serve`` ([HOST:]PORT) on a background thread.
+
+    ``token_file``: a file holding the token (read here; it wins over ``token``).
+    """
     try:
         host, port = parse_address(serve)
     except ValueError as exc:
         fail(str(exc))
-    token_file = new = None
+    saved = new = None
+    if token_file is not None:
+        token = read_token_file(token_file)
     if token is not None and len(token) < MIN_TOKEN:
-        fail(f"--token: use at least {MIN_TOKEN} characters (or leave it out to get one made)")
+        what = f"--token-file {token_file}" if token_file is not None else "--token"
+        fail(f"{what}: use at least {MIN_TOKEN} characters (or leave it out to get one made)")
     if token is None and not is_loopback(host):
-        token, token_file, new = saved_token(gallery_path)
+        token, saved, new = saved_token(gallery_path)
     live = LiveFeed()
     app = create_app(bundle, gallery_path, pipeline, token, live=live, threads=threads)
     try:
-        server = make_server(host, port, app, threaded=True, request_handler=_Quiet)
-    except (OSError, SystemExit) as exc:
-        fail(f"cannot serve on {host}:{port}: {getattr(exc, 'strerror', None) or exc}")
+        server = create_server(app, sockets=[listen(host, port)], **SERVER)
+    except OSError as exc:
+        fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
     shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
     url = f"http://{shown}:{port}/"
     web = WebServer(server, live, url)
     click.echo(f"web view: {url}", err=True)
     if new:
-        click.echo(f"access token (new, saved in {token_file}): {token}", err=True)
+        click.echo(f"access token (new, saved in {saved}): {token}", err=True)
         click.echo(f"open {url}?token={token} once in your browser", err=True)
     elif token is not None:
-        where = f"the one in {token_file}" if token_file else "--token / EDGE_TOKEN"
+        where = (f"the one in {saved}" if saved else f"the one in {token_file}"
+                 if token_file is not None else "--token / EDGE_TOKEN")
         click.echo(f"access token required ({where}): open {url}?token=TOKEN once", err=True)
     return web
