@@ -13,7 +13,6 @@ import click
 
 from gallery import archive
 from gallery.errors import GalleryError
-from gallery.names import clean_name
 from gallery.store import Gallery, default_path
 from gallery.values import short
 
@@ -154,10 +153,15 @@ def remove(name, yes, gallery_path):
 @click.argument("new")
 @_gallery_option
 def rename(old, new, gallery_path):
-    """Give the person called OLD the name NEW."""
+    """Give the person called OLD the name NEW.
+
+    Names are one person's without regard to case, so OLD may be typed in any case,
+    and NEW may respell OLD ("ada lovelace" to "Ada Lovelace").
+    """
     with _open(gallery_path) as g:
+        old = g.person(old).name
         new = g.rename(old, new)
-    click.echo(f"renamed {clean_name(old)} to {new}")
+    click.echo(f"renamed {old} to {new}")
 
 
 @cli.command()

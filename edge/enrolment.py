@@ -77,23 +77,29 @@ def snapshot_of(image, detector, source: str = "", min_face: int = MIN_FACE,
 
 
 def check_name(gallery, name: str, append: bool) -> str:
-    """The cleaned name, or EnrolError (bad name, duplicate without append, unknown with append).
+    """The name to enrol under, or EnrolError (bad name, duplicate without append,
+    unknown with append).
 
-    ``gallery`` None: there is no gallery yet, so no one is enrolled.
+    The cleaned name, or with ``append`` the person's stored spelling: names are one
+    person's without regard to case and Unicode form, so "alan turing" appends to
+    "Alan Turing". ``gallery`` None: there is no gallery yet, so no one is enrolled.
     """
     from gallery.errors import GalleryError
     from gallery.names import clean_name
 
     try:
         name = clean_name(name)
+        stored = gallery.person(name).name if gallery is not None and gallery.has(name) \
+            else None
     except GalleryError as exc:
         raise EnrolError(str(exc)) from None
-    exists = gallery is not None and gallery.has(name)
-    if exists and not append:
-        raise EnrolError(f"{name!r} is already enrolled (use --append to add a snapshot)")
-    if append and not exists:
+    if stored is not None and not append:
+        spelt = f" as {stored!r}" if stored != name else ""
+        raise EnrolError(f"{name!r} is already enrolled{spelt} (use --append to add a "
+                         "snapshot)")
+    if append and stored is None:
         raise EnrolError(f"{name!r} is not enrolled, nothing to append to")
-    return name
+    return stored or name
 
 
 def enrol(gallery, embedder, name: str, snapshots: list[Snapshot], append: bool = False) -> list[int]:

@@ -9,12 +9,12 @@
 Imports numpy and the standard library only (never click, OpenCV, the device runtime,
 tensorflow, keras or mtcnn). Its command is ``edge.cli_gallery``.
 """
-from .errors import (ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError,
-                     InvalidName, ModelMismatch, SchemaTooNew, UnknownPerson)
+from .errors import (AmbiguousName, ChecksumMismatch, CorruptFile, DuplicatePerson,
+                     GalleryError, InvalidName, ModelMismatch, SchemaTooNew, UnknownPerson)
 from .match import Match, Matcher
 from .names import clean_name
 from .store import Enrolment, Gallery, Person, default_path
 
-__all__ = ["ChecksumMismatch", "CorruptFile", "DuplicatePerson", "Enrolment", "Gallery",
-           "GalleryError", "InvalidName", "Match", "Matcher", "ModelMismatch", "Person",
-           "SchemaTooNew", "UnknownPerson", "clean_name", "default_path"]
+__all__ = ["AmbiguousName", "ChecksumMismatch", "CorruptFile", "DuplicatePerson", "Enrolment",
+           "Gallery", "GalleryError", "InvalidName", "Match", "Matcher", "ModelMismatch",
+           "Person", "SchemaTooNew", "UnknownPerson", "clean_name", "default_path"]

@@ -23,7 +23,7 @@ import numpy as np
 from . import png
 from .errors import (ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError, ModelMismatch,
                      reembed_command)
-from .names import clean_name
+from .names import clean_name, name_key
 from .values import check_sha256, now, short, unit_vector
 
 FORMAT = "siamese-edge-gallery"
@@ -134,12 +134,17 @@ def read(path: str | Path) -> Export:
 
 
 def _people(data: dict, blobs: dict) -> list[dict]:
-    people, seen = [], set()
+    people, seen = [], {}
     for person in data["people"]:
         name = clean_name(person["name"])
-        if name in seen:
-            raise CorruptFile(f"the export lists {name!r} twice")
-        seen.add(name)
+        if name_key(name) in seen:
+            first = seen[name_key(name)]
+            if first == name:
+                raise CorruptFile(f"the export lists {name!r} twice")
+            raise DuplicatePerson(f"the export lists {first!r} and {name!r}, one name (case "
+                                  "and Unicode form aside): rename one in the gallery it "
+                                  "came from and export it again")
+        seen[name_key(name)] = name
         enrolments = []
         for e in person["enrolments"]:
             vector = np.frombuffer(base64.b64decode(e["vector"], validate=True), "<f4")
@@ -164,11 +169,11 @@ def import_(gallery, source: str | Path | Export, on_duplicate: str = "refuse") 
     """Add everyone in the export file ``source`` (or its ``read``) to ``gallery``,
     all or nothing.
 
-    A name already in the gallery is refused (``"refuse"``, the default), left as it
-    is (``"skip"``), replaced by the export's (``"replace"``) or given the export's
-    embeddings as well (``"append"``). Refused when the export's model differs from
-    the one in a non-empty gallery. Returns the names added, skipped, replaced and
-    appended to.
+    A name already in the gallery (case and Unicode form aside: ``names.name_key``) is
+    refused (``"refuse"``, the default), left as it is (``"skip"``), replaced by the
+    export's (``"replace"``) or given the export's embeddings as well (``"append"``).
+    Refused when the export's model differs from the one in a non-empty gallery.
+    Returns the names added, skipped, replaced and appended to.
     """
     if on_duplicate not in ON_DUPLICATE:
         raise ValueError(f"on_duplicate must be one of {ON_DUPLICATE}")
@@ -182,8 +187,8 @@ def import_(gallery, source: str | Path | Export, on_duplicate: str = "refuse") 
                 f"{path} holds embeddings of model {short(models[0])}, this gallery of "
                 f"model {short(stored[0])}: re-embed one so both use the same bundle "
                 f"(this one with {reembed_command(gallery.path)})")
-        taken = {p.name for p in gallery.people()}
-        clashes = [p["name"] for p in people if p["name"] in taken]
+        taken = {name_key(p.name) for p in gallery.people()}
+        clashes = [p["name"] for p in people if name_key(p["name"]) in taken]
         if clashes and on_duplicate == "refuse":
             listed = ", ".join(repr(n) for n in clashes[:3])
             more = f" and {len(clashes) - 3} more" if len(clashes) > 3 else ""
@@ -191,7 +196,7 @@ def import_(gallery, source: str | Path | Export, on_duplicate: str = "refuse") 
                                   "--skip, --replace or --append")
         for person in people:
             name, append = person["name"], on_duplicate == "append"
-            if name not in taken:
+            if name_key(name) not in taken:
                 result["added"].append(name)
             elif on_duplicate == "skip":
                 result["skipped"].append(name)

@@ -22,7 +22,12 @@ class UnknownPerson(GalleryError):
 
 
 class DuplicatePerson(GalleryError):
-    """Someone of that name is already enrolled."""
+    """Someone of that name is already enrolled (case and Unicode form aside)."""
+
+
+class AmbiguousName(GalleryError):
+    """A name that means several people of a gallery made before names were compared
+    without regard to case (``edge-gallery check`` lists them)."""
 
 
 class ModelMismatch(GalleryError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import functools
 import sqlite3
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 from . import schema
 from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, UnknownPerson,
                      model_mismatch)
-from .names import clean_name
+from .names import clean_name, name_key, pick
 from .values import check_sha256, now, thumbnail_png, unit_vector
 
 
@@ -39,6 +40,12 @@ def open_existing(path: str | Path | None = None) -> "Gallery | None":
     None: for callers that create a gallery only once there is someone to store."""
     path = Path(path) if path is not None else default_path()
     return Gallery(path, create=False) if path.exists() else None
+
+
+def _as(name: str, same: list[tuple[int, str]]) -> str:
+    """The words " as 'Alan Turing'" when ``name`` is enrolled under another spelling."""
+    spellings = sorted({spelt for _, spelt in same if spelt != name})
+    return f" as {' and '.join(map(repr, spellings))}" if spellings else ""
 
 
 def _reads(method):
@@ -161,7 +168,9 @@ class Gallery:
 
         ``thumbnail`` is the aligned face crop the embedding was made from: a uint8
         grey (HxW) or BGR (HxWx3) array, or PNG bytes. A name already enrolled is
-        refused unless ``append`` (which adds another embedding to that person).
+        refused unless ``append`` (which adds another embedding to that person); names
+        are one person's without regard to case and Unicode form (``names.name_key``),
+        so appending to "alan turing" adds to "Alan Turing", who keeps that spelling.
         ``created`` (the enrolment's) and ``person_created`` (the person's, if new) are
         now unless given: an import keeps the times of the gallery it came from.
         """
@@ -173,15 +182,15 @@ class Gallery:
         with self.batch():
             self._require_model(model, vector.size)
             conn = self._conn
-            row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-            if row is None:
+            same = self._same_name(name)
+            if not same:
                 pid = conn.execute("INSERT INTO people (name, created) VALUES (?, ?)",
                                    (name, person_created or now())).lastrowid
             elif append:
-                pid = row[0]
+                pid = pick(name, same, self.path)
             else:
-                raise DuplicatePerson(f"{name!r} is already enrolled: append another "
-                                      "embedding, or choose another name")
+                raise DuplicatePerson(f"{name!r} is already enrolled{_as(name, same)}: "
+                                      "append another embedding, or choose another name")
             eid = conn.execute(
                 "INSERT INTO embeddings (person, vector, dim, model_sha256, source, quality,"
                 " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -214,11 +223,10 @@ class Gallery:
         new = clean_name(new)
         with self.batch():
             pid = self._person_id(old)
-            other = self._conn.execute("SELECT id FROM people WHERE name = ?",
-                                       (new,)).fetchone()
-            if other is not None and other[0] != pid:
-                raise DuplicatePerson(f"{new!r} is already enrolled; remove them first "
-                                      "or choose another name")
+            others = [(i, n) for i, n in self._same_name(new) if i != pid]
+            if others:
+                raise DuplicatePerson(f"{new!r} is already enrolled{_as(new, others)}; "
+                                      "remove them first or choose another name")
             self._conn.execute("UPDATE people SET name = ? WHERE id = ?", (new, pid))
         return new
 
@@ -271,29 +279,37 @@ class Gallery:
 
     # -- reads --------------------------------------------------------------------------
 
+    def _same_name(self, name: str) -> list[tuple[int, str]]:
+        """(id, stored name) of everyone whose name is ``name`` without regard to case
+        and Unicode form: one person, or several in a gallery from before that rule."""
+        key = name_key(name)
+        return [(pid, spelt) for pid, spelt in self._conn.execute("SELECT id, name FROM people")
+                if (name_key(spelt) == key if key else spelt == name)]
+
     def _person_id(self, name: str) -> int:
-        try:
-            name = clean_name(name)
-        except InvalidName:
-            raise UnknownPerson(f"no one named {name!r} in {self.path}") from None
-        row = self._conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        """The id of the person ``name`` means (any case or Unicode form of their name);
+        UnknownPerson, or AmbiguousName for a gallery holding both "Ada" and "ADA"."""
+        if not isinstance(name, str):
+            raise UnknownPerson(f"no one named {name!r} in {self.path}")
+        name = unicodedata.normalize("NFC", name).strip()  # found even if no longer valid
+        pid = pick(name, self._same_name(name), self.path)
+        if pid is None:
             names = [r[0] for r in self._conn.execute("SELECT name FROM people")]
             close = difflib.get_close_matches(name, names, n=1) or \
                 [n for n in names if name.casefold() in n.casefold()][:1]
             hint = f" (did you mean {close[0]!r}?)" if close else " (see edge-gallery list)"
             raise UnknownPerson(f"no one named {name!r} in {self.path}{hint}")
-        return row[0]
+        return pid
 
     @_reads
     def has(self, name: str) -> bool:
-        """Whether someone is enrolled under ``name`` (as cleaned for storing)."""
+        """Whether someone is enrolled under ``name``, without regard to case and
+        Unicode form (``person(name).name`` is their stored spelling)."""
         try:
             name = clean_name(name)
         except InvalidName:
             return False
-        row = self._conn.execute("SELECT 1 FROM people WHERE name = ?", (name,)).fetchone()
-        return row is not None
+        return bool(self._same_name(name))
 
     @_reads
     def people(self) -> list[Person]:

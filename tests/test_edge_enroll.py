@@ -148,9 +148,23 @@ def test_one_bad_photo_refuses_the_whole_person(gallery, photos):
     ("x" * 65, "65 characters long; the limit is 64"),
     ("Ada\x07Lovelace", "control character U+0007"),
     ("Ada\u202eLovelace", "control character U+202E"),
+    ("\u200b", "a name needs a visible character"),
+    ("\ufeff\u200d ", "a name needs a visible character"),
+    ("\u0301", "a name needs a visible character"),
+    ("Ada\u200bLovelace", "invisible control character U+200B (ZERO WIDTH SPACE)"),
 ])
 def test_bad_names_are_refused(gallery, photos, name, reason):
     refused(gallery, name, "--image", photos["other"], match=reason)
+
+
+def test_names_are_one_without_regard_to_case(gallery, photos):
+    """Typed "ada" or "ADA", Ada is a duplicate, or with --append gets more faces (as Ada)."""
+    refused(gallery, "ada", "--image", photos["good2"],
+            match="'ada' is already enrolled as 'Ada' (use --append")
+    out = enrolled(gallery, "ADA", "--append", "--image", photos["good2"])
+    assert out.startswith("enrolled Ada: 1 snapshot, 2 stored faces in all (gallery ")
+    people, _ = gallery_state(gallery)
+    assert [(name, len(faces)) for name, faces in people] == [("Ada", 2)]
 
 
 def test_a_unicode_name_is_accepted(gallery, photos):

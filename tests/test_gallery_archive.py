@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gallery import (ChecksumMismatch, CorruptFile, DuplicatePerson, Gallery, GalleryError,
-                     ModelMismatch, png)
+                     ModelMismatch, archive, png)
 
 MODEL_A = hashlib.sha256(b"model a").hexdigest()
 MODEL_B = hashlib.sha256(b"model b").hexdigest()
@@ -165,3 +165,20 @@ def test_duplicates(tmp_path):
             mine, theirs = vec(10) / np.linalg.norm(vec(10)), vec(0) / np.linalg.norm(vec(0))
             np.testing.assert_allclose(ada, theirs if mode == "replace" else mine, rtol=1e-6)
             assert g.check() == []
+
+
+def test_duplicates_without_regard_to_case(tmp_path):
+    make(tmp_path / "a.db", ["ADA", "Bob"])
+    with Gallery(tmp_path / "a.db") as g:
+        g.export(tmp_path / "a.zip")
+    path = make(tmp_path / "b.db", ["Ada"], seed=10)
+    with Gallery(path) as g:
+        with pytest.raises(DuplicatePerson, match="'ADA'.*--skip"):
+            g.import_(tmp_path / "a.zip")
+        assert g.import_(tmp_path / "a.zip", on_duplicate="append")["appended"] == ["ADA"]
+        assert [(p.name, len(p.enrolments)) for p in g.people()] == [("Ada", 2), ("Bob", 1)]
+    with Gallery(tmp_path / "a.db") as g:  # as a gallery made before the rule
+        g._conn.execute("UPDATE people SET name = 'ada' WHERE name = 'Bob'")
+        g.export(tmp_path / "old.zip")
+    with pytest.raises(DuplicatePerson, match="'ADA' and 'ada', one name"):
+        archive.read(tmp_path / "old.zip")

@@ -100,6 +100,25 @@ def test_remove_rename_and_user_errors(db):
         == ["Ada Lovelace", "Zoë"]
 
 
+def test_names_are_found_without_regard_to_case(db):
+    fails("rename", "zoë", "ADA", "--gallery", db, match="'ADA' is already enrolled as 'Ada'")
+    assert ok("rename", "ZOË", "Zoë Lovelace", "--gallery", db) == \
+        "renamed Zoë to Zoë Lovelace\n"
+    assert "Zoë Lovelace: enrolled" in ok("show", "ZOË LOVELACE", "--gallery", db)
+    assert "removed Ada" in ok("remove", "-y", "ada", "--gallery", db)
+    fails("rename", "李小龙", "\u200b\u200d", "--gallery", db, match="visible character")
+
+
+def test_check_reports_names_differing_only_by_case(db):
+    with Gallery(db) as g:  # as a gallery made before names were compared so
+        g._conn.execute("UPDATE people SET name = 'ADA' WHERE name = 'Zoë'")
+    result = run("check", "--gallery", db)
+    assert result.exit_code == 1
+    assert "'ADA' and 'Ada' are one name (case and Unicode form aside)" in result.stdout
+    assert "Ada" in ok("show", "Ada", "--gallery", db)  # each found by its own spelling
+    fails("show", "ada", "--gallery", db, match="'ada' could be 'ADA' or 'Ada'")
+
+
 def test_remove_asks_first_unless_yes(db, monkeypatch):
     from edge import cli_gallery
 
