@@ -10,11 +10,13 @@ Imports numpy and the standard library only (never click, OpenCV, the device run
 tensorflow, keras or mtcnn). Its command is ``edge.cli_gallery``.
 """
 from .errors import (AmbiguousName, ChecksumMismatch, CorruptFile, DuplicatePerson,
-                     GalleryError, InvalidName, ModelMismatch, SchemaTooNew, UnknownPerson)
+                     GalleryBusy, GalleryError, InvalidName, ModelMismatch, NotWritable,
+                     SchemaTooNew, UnknownPerson)
 from .match import Match, Matcher
 from .names import clean_name
 from .store import Enrolment, Gallery, Person, default_path
 
 __all__ = ["AmbiguousName", "ChecksumMismatch", "CorruptFile", "DuplicatePerson", "Enrolment",
-           "Gallery", "GalleryError", "InvalidName", "Match", "Matcher", "ModelMismatch",
-           "Person", "SchemaTooNew", "UnknownPerson", "clean_name", "default_path"]
+           "Gallery", "GalleryBusy", "GalleryError", "InvalidName", "Match", "Matcher",
+           "ModelMismatch", "NotWritable", "Person", "SchemaTooNew", "UnknownPerson",
+           "clean_name", "default_path"]

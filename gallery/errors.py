@@ -55,6 +55,15 @@ class SchemaTooNew(GalleryError):
     """A gallery written by a newer siamese-edge than this one."""
 
 
+class GalleryBusy(GalleryError):
+    """Another program kept the gallery's write lock for longer than the wait."""
+
+
+class NotWritable(GalleryError):
+    """The gallery cannot be opened or written there: a read-only file or folder, a
+    path under a file, a full or failing disk (``gallery.access`` says which)."""
+
+
 def reembed_command(gallery, bundle: str = "NEW", variant: str | None = None) -> str:
     """The ``edge-gallery reembed`` command that re-embeds the gallery file ``gallery``
     with ``bundle`` (its ``variant``), ready to paste.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import schema
+from . import access, schema
 from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, UnknownPerson,
                      model_mismatch)
 from .names import clean_name, name_key, pick
@@ -49,12 +49,15 @@ def _as(name: str, same: list[tuple[int, str]]) -> str:
 
 
 def _reads(method):
-    """Report a damaged file as one CorruptFile, whatever broke on reading it."""
+    """Report a damaged file as one CorruptFile, whatever broke on reading it, and a
+    file SQLite cannot get at as what stands in the way (``access.explain``)."""
     @functools.wraps(method)
     def read(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.OperationalError:  # busy, locked, read-only: not damage
+        except sqlite3.OperationalError as exc:  # busy, locked, read-only: not damage
+            if access.is_access_error(exc):
+                raise access.explain(self.path, exc, "read") from None
             raise
         except (sqlite3.DatabaseError, TypeError, ValueError, KeyError) as exc:
             raise CorruptFile(f"{self.path} looks damaged ({type(exc).__name__}: {exc}); "
@@ -119,27 +122,43 @@ class Gallery:
 
     @contextmanager
     def batch(self):
-        """Group the writes inside into one transaction: all of them or none."""
+        """Group the writes inside into one transaction: all of them or none.
+
+        A gallery that cannot be written (busy beyond ``schema.BUSY_TIMEOUT_S``, a
+        read-only file or folder, a full disk) is one GalleryError saying which.
+        """
         conn, depth = self._conn, self._depth
-        conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT s{depth}")
+        try:
+            conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT s{depth}")
+        except sqlite3.OperationalError as exc:
+            self._unwritable(exc)
+            raise
         self._depth += 1
         try:
             yield self
-        except BaseException:
+        except BaseException as exc:
             self._depth = depth
             if depth == 0:
                 schema.rollback(conn)
             elif conn.in_transaction:
                 conn.execute(f"ROLLBACK TO s{depth}")
                 conn.execute(f"RELEASE s{depth}")
+            self._unwritable(exc)
             raise
         self._depth = depth
         try:
             conn.execute("COMMIT" if depth == 0 else f"RELEASE s{depth}")
-        except BaseException:
+        except BaseException as exc:
             if depth == 0:
                 schema.rollback(conn)
+            self._unwritable(exc)
             raise
+
+    def _unwritable(self, exc: BaseException) -> None:
+        """Raise what stands in the way if ``exc``, met writing, is SQLite failing to
+        get at the file (``access.explain``); return for anything else."""
+        if access.is_access_error(exc):
+            raise access.explain(self.path, exc, "write") from None
 
     @contextmanager
     def snapshot(self):

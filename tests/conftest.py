@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,59 @@ def need_data(*parts) -> Path:
     if not path.exists():
         pytest.skip(f"real data missing: {path} (see ../shared/data/README.md)")
     return path
+
+
+@pytest.fixture
+def read_only():
+    """``read_only(path)``: the file or folder ``path`` cannot be written until the test
+    ends, even by root.
+
+    Not root: its write permission bits are taken away. Root ignores those (the tests
+    here run as root), so as root it is made immutable (``chattr +i``), which root
+    obeys; the test is skipped on a file system without that attribute (tmpfs).
+    """
+    root, made = os.geteuid() == 0, []
+
+    def make(path):
+        path = Path(path)
+        if not root:
+            path.chmod(path.stat().st_mode & ~0o222)
+        elif shutil.which("chattr") is None or subprocess.run(
+                ["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("as root only an immutable file is read-only, and chattr +i "
+                        f"does not work on {path}")
+        made.append(path)
+        assert not os.access(path, os.W_OK)
+        return path
+
+    yield make
+    for path in reversed(made):
+        if root:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(path.stat().st_mode | 0o200)
+
+
+HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")  # the write lock, as a long enrolment or import holds it
+print("locked", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+@contextmanager
+def write_locked(path):
+    """Another process holds the gallery ``path``'s write lock while inside."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path)], text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        yield proc
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

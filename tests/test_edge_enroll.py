@@ -3,7 +3,9 @@ refusal never changes the gallery (compared entry by entry before and after)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,7 +15,9 @@ from click.testing import CliRunner
 from edge.bundle import load_bundle
 from edge.cli_enroll import main as enroll
 from edge.cli_gallery import cli as gallery_cli
-from tests.edge_support import BUNDLE, gallery_state, orl, write
+from gallery import schema
+from tests.conftest import write_locked
+from tests.edge_support import BUNDLE, error_lines, gallery_state, orl, write
 
 pytestmark = pytest.mark.edge
 
@@ -239,6 +243,57 @@ def test_from_dir_creates_the_gallery_only_for_someone_to_store(tmp_path, photos
     assert result.exit_code == 1 and "1 of 3 people enrolled" in result.stdout, result.output
     people, _ = gallery_state(path)
     assert [n for n, _ in people] == ["Fred"]
+
+
+# -- a gallery that cannot be written: one line, exit 1, nothing written ----------------
+
+def test_a_read_only_gallery_file(gallery, photos, read_only):
+    read_only(gallery)
+    why = f"cannot write the gallery {gallery}: the file is read-only; nothing was written"
+    refused(gallery, "Bob", "--image", photos["other"], match=why)
+    refused(gallery, "Ada", "--append", "--image", photos["good2"], match=why)
+
+
+def test_a_gallery_in_a_read_only_folder(gallery, photos, tmp_path, read_only):
+    folder = tmp_path / "shelf"
+    folder.mkdir()
+    path = Path(shutil.copy(gallery, folder / "g.db"))
+    read_only(folder)
+    line = refused(folder / "new.db", "Bob", "--image", photos["other"],
+                   match=f"cannot make the gallery {folder / 'new.db'}: the folder {folder} "
+                         "is read-only")
+    assert line.startswith("Error: cannot make")
+    result = run("Bob", "--image", photos["other"], "--gallery", path)
+    assert result.exit_code == 1 and error_lines(result.stderr) == [
+        f"Error: cannot open the gallery {path}: its folder {folder} is read-only, and "
+        "SQLite keeps its -wal and -shm files beside the gallery"]
+    assert os.listdir(folder) == ["g.db"] and path.read_bytes() == gallery.read_bytes()
+
+
+def test_a_gallery_path_under_a_file(tmp_path, photos):
+    notes = tmp_path / "somefile.txt"
+    notes.write_text("not a folder")
+    for args in (["Bob", "--image", photos["other"]], ["--from-dir", Path(photos["good"]).parent]):
+        refused(notes / "g.db", *args,
+                match=f"no gallery can be at {notes / 'g.db'}: {notes} is a file, not a folder")
+    assert notes.read_text() == "not a folder"
+
+
+def test_a_gallery_busy_beyond_the_wait(gallery, photos, tmp_path, monkeypatch):
+    """Another process holds the write lock for longer than the busy wait (10 s; half a
+    second here): the gallery is busy, said once, even for a folder of people."""
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_S", 0.5)
+    root = tmp_path / "people"
+    for name in ("Bob", "Cy"):
+        (root / name).mkdir(parents=True)
+        shutil.copy(photos["other"], root / name / "1.png")
+    busy = (f"the gallery {gallery} is busy: another program has been writing to it for "
+            "over 0.5 s (an enrolment, an import or a re-embedding?); nothing was written")
+    with write_locked(gallery):
+        refused(gallery, "Bob", "--image", photos["other"], match=busy)
+        refused(gallery, "Ada", "--append", "--image", photos["good2"], match=busy)
+        refused(gallery, "--from-dir", root, match=busy)
+    assert "enrolled Bob" in enrolled(gallery, "Bob", "--image", photos["other"])
 
 
 @pytest.fixture

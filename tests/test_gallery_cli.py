@@ -3,8 +3,10 @@ import ast
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 import types
 import zipfile
 from pathlib import Path
@@ -14,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 import gallery
-from gallery import Gallery
+from gallery import Gallery, schema
 from edge.cli_gallery import cli
+from tests.conftest import write_locked
 
 MODEL_A = hashlib.sha256(b"model a").hexdigest()
 MODEL_B = hashlib.sha256(b"model b").hexdigest()
@@ -222,6 +225,79 @@ def test_reembed_with_a_bundle(db, monkeypatch):
     assert asked[-1] == "fp32"
     with Gallery(db) as g:
         assert g.models() == [MODEL_B]
+
+
+# -- a gallery that cannot be written: one line, exit 1, nothing written ----------------
+
+@pytest.fixture
+def writes(tmp_path, monkeypatch):
+    """Each verb that writes the gallery, as arguments: remove, rename, import (of an
+    export holding someone new) and reembed (with a bundle of numpy)."""
+    with Gallery(tmp_path / "other.db") as g:
+        g.enrol("Bob", np.ones(64), MODEL_A, face(9))
+        g.export(tmp_path / "bob.zip")
+
+    class Embedder:
+        sha256 = MODEL_B
+
+        def embed(self, faces):
+            return np.stack(faces).reshape(len(faces), -1)[:, :32].astype(np.float32) + 1
+
+    bundle = types.ModuleType("edge.bundle")
+    bundle.load_embedder = lambda name, threads, variant=None: Embedder()
+    monkeypatch.setitem(sys.modules, "edge.bundle", bundle)
+    return [["remove", "-y", "Ada"], ["rename", "Ada", "Ada Lovelace"],
+            ["import", tmp_path / "bob.zip"], ["reembed", "--bundle", "new"]]
+
+
+def test_verbs_that_write_refuse_a_read_only_gallery_file(db, writes, read_only):
+    stored = db.read_bytes()
+    read_only(db)
+    for args in writes:
+        fails(*args, "--gallery", db,
+              match=f"cannot write the gallery {db}: the file is read-only; nothing was written")
+    assert "3 people, 3 embeddings" in ok("list", "--gallery", db)  # reading it is fine
+    assert db.read_bytes() == stored
+
+
+def test_a_gallery_in_a_read_only_folder(db, writes, tmp_path, read_only):
+    """SQLite keeps a gallery's -wal and -shm files beside it, so even reading needs the
+    folder writable: every verb says so, and a new gallery is not made there."""
+    folder = tmp_path / "shelf"
+    folder.mkdir()
+    path = Path(shutil.copy(db, folder / "g.db"))
+    read_only(folder)
+    for args in [["list"], *writes]:
+        fails(*args, "--gallery", path, match=f"the gallery {path}: its folder {folder} is "
+                                              "read-only, and SQLite keeps its -wal and -shm")
+    fails("import", writes[2][1], "--gallery", folder / "new.db",
+          match=f"cannot make the gallery {folder / 'new.db'}: the folder {folder} is read-only")
+    assert os.listdir(folder) == ["g.db"] and path.read_bytes() == db.read_bytes()
+
+
+def test_a_gallery_path_under_a_file(writes, tmp_path):
+    notes = tmp_path / "somefile.txt"
+    notes.write_text("not a folder")
+    path = notes / "g.db"
+    for args in [["list"], ["check"], *writes]:
+        fails(*args, "--gallery", path,
+              match=f"no gallery can be at {path}: {notes} is a file, not a folder")
+    assert notes.read_text() == "not a folder"
+
+
+def test_a_gallery_busy_beyond_the_wait(db, writes, monkeypatch):
+    """Another process holds the write lock for longer than the busy wait (10 s; half a
+    second here): each verb that writes says the gallery is busy; readers go on."""
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_S", 0.5)
+    with write_locked(db):
+        for args in writes:
+            start = time.monotonic()
+            fails(*args, "--gallery", db, match=f"the gallery {db} is busy: another program "
+                                                "has been writing to it for over 0.5 s")
+            assert time.monotonic() - start >= 0.5
+        assert "3 people, 3 embeddings" in ok("list", "--gallery", db)
+    assert json.loads(ok("list", "--gallery", db, "--json"))["models"] == [MODEL_A]
+    assert "3 people, 3 embeddings" in ok("list", "--gallery", db)
 
 
 def test_runs_as_a_module(db):
