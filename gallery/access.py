@@ -17,6 +17,7 @@ from .errors import GalleryBusy, GalleryError, NotWritable
 # SQLite's primary result codes that mean "not now" or "not here", not "damaged"
 BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PERM, AUTH = 5, 6, 8, 10, 13, 14, 3, 23
 CODES = {BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PERM, AUTH}
+CORRUPT, NOTADB = 11, 26  # and those that mean "damaged"
 
 
 def is_access_error(exc: BaseException) -> bool:
@@ -24,6 +25,13 @@ def is_access_error(exc: BaseException) -> bool:
     open, I/O error, disk full) rather than finding it damaged."""
     return isinstance(exc, sqlite3.OperationalError) and \
         (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in CODES
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite finding the file damaged ("database disk image is
+    malformed", "file is not a database")."""
+    return isinstance(exc, sqlite3.DatabaseError) and \
+        (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (CORRUPT, NOTADB)
 
 
 def _file_above(path: Path) -> Path | None:

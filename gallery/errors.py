@@ -64,23 +64,30 @@ class NotWritable(GalleryError):
     path under a file, a full or failing disk (``gallery.access`` says which)."""
 
 
-def reembed_command(gallery, bundle: str = "NEW", variant: str | None = None) -> str:
-    """The ``edge-gallery reembed`` command that re-embeds the gallery file ``gallery``
-    with ``bundle`` (its ``variant``), ready to paste.
-
+def _command(gallery, *words: str) -> str:
+    """``edge-gallery WORDS...`` for the gallery file ``gallery``, ready to paste:
     ``--gallery`` is given unless ``gallery`` is the file edge-gallery opens without it
-    ($EDGE_GALLERY, else ``store.default_path()``); NEW stands for a bundle the caller
-    does not know.
-    """
+    ($EDGE_GALLERY, else ``store.default_path()``)."""
     from .store import default_path  # the store imports this module
 
-    words = ["edge-gallery", "reembed", "--bundle", str(bundle)]
-    if variant:
-        words += ["--variant", variant]
+    words = ["edge-gallery", *words]
     path = Path(gallery).resolve()
     if path != Path(os.environ.get("EDGE_GALLERY") or default_path()).resolve():
         words += ["--gallery", str(path)]
     return " ".join(shlex.quote(w) for w in words)
+
+
+def reembed_command(gallery, bundle: str = "NEW", variant: str | None = None) -> str:
+    """The ``edge-gallery reembed`` command that re-embeds the gallery file ``gallery``
+    with ``bundle`` (its ``variant``), ready to paste; NEW stands for a bundle the
+    caller does not know."""
+    return _command(gallery, "reembed", "--bundle", str(bundle),
+                    *(["--variant", variant] if variant else []))
+
+
+def check_command(gallery) -> str:
+    """The ``edge-gallery check`` command for the gallery file ``gallery``, to paste."""
+    return _command(gallery, "check")
 
 
 def model_mismatch(gallery, stored: str, offered: str, bundle: str = "NEW",

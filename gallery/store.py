@@ -24,7 +24,7 @@ import numpy as np
 
 from . import access, schema
 from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, UnknownPerson,
-                     model_mismatch)
+                     check_command, model_mismatch)
 from .names import clean_name, name_key, pick
 from .values import check_sha256, now, thumbnail_png, unit_vector
 
@@ -101,13 +101,16 @@ class Rows:
 class Gallery:
     """A gallery file, opened (and created, unless ``create=False``) at ``path``.
 
-    Every write is one transaction; ``with gallery.batch():`` groups several.
+    Every write is one transaction; ``with gallery.batch():`` groups several. The
+    first write of each Gallery runs SQLite's quick check first, and a damaged file is
+    refused (CorruptFile) rather than written into.
     """
 
     def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path) if path is not None else default_path()
         self._conn = schema.connect(self.path, create=create)
         self._depth = 0
+        self._sound = False  # the quick check has passed
 
     def close(self) -> None:
         self._conn.close()
@@ -125,16 +128,19 @@ class Gallery:
         """Group the writes inside into one transaction: all of them or none.
 
         A gallery that cannot be written (busy beyond ``schema.BUSY_TIMEOUT_S``, a
-        read-only file or folder, a full disk) is one GalleryError saying which.
+        read-only file or folder, a full disk) is one GalleryError saying which; a
+        damaged one is CorruptFile (``_require_sound``).
         """
         conn, depth = self._conn, self._depth
         try:
             conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT s{depth}")
         except sqlite3.OperationalError as exc:
-            self._unwritable(exc)
+            self._refuse(exc)
             raise
         self._depth += 1
         try:
+            if not self._sound:
+                self._require_sound()
             yield self
         except BaseException as exc:
             self._depth = depth
@@ -143,7 +149,7 @@ class Gallery:
             elif conn.in_transaction:
                 conn.execute(f"ROLLBACK TO s{depth}")
                 conn.execute(f"RELEASE s{depth}")
-            self._unwritable(exc)
+            self._refuse(exc)
             raise
         self._depth = depth
         try:
@@ -151,14 +157,34 @@ class Gallery:
         except BaseException as exc:
             if depth == 0:
                 schema.rollback(conn)
-            self._unwritable(exc)
+            self._refuse(exc)
             raise
 
-    def _unwritable(self, exc: BaseException) -> None:
-        """Raise what stands in the way if ``exc``, met writing, is SQLite failing to
-        get at the file (``access.explain``); return for anything else."""
+    def _require_sound(self) -> None:
+        """Refuse to write into a damaged file: SQLite's quick check (its integrity
+        check without comparing indexes with tables, each page read once: little next
+        to detecting and embedding a face) before the first write of this Gallery."""
+        try:
+            problems = self.integrity(quick=True)
+        except sqlite3.DatabaseError as exc:
+            if access.is_access_error(exc):
+                self._refuse(exc)
+            problems = [f"sqlite: {exc}"]
+        if problems:
+            more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+            raise CorruptFile(f"the gallery {self.path} is damaged ({problems[0]}{more}); "
+                              f"nothing was written: see {check_command(self.path)}")
+        self._sound = True
+
+    def _refuse(self, exc: BaseException) -> None:
+        """For ``exc`` met writing: raise what stands in the way when SQLite failed to
+        get at the file (``access.explain``), or CorruptFile when it found the file
+        damaged; return for anything else."""
         if access.is_access_error(exc):
             raise access.explain(self.path, exc, "write") from None
+        if access.is_damage(exc):
+            raise CorruptFile(f"the gallery {self.path} is damaged (sqlite: {exc}); nothing "
+                              f"was written: see {check_command(self.path)}") from None
 
     @contextmanager
     def snapshot(self):
@@ -254,9 +280,11 @@ class Gallery:
 
         ``embedder`` has ``sha256`` (str) and ``embed(faces) -> (N, D) float32`` taking a
         list of uint8 face images. ``progress(done, total)`` is called after each batch.
-        Returns how many embeddings changed.
+        Returns how many embeddings changed. A damaged file is refused before any work.
         """
         from .reembed import reembed
+        if not self._sound:  # the faces are read before the write: check them first
+            self._require_sound()
         return reembed(self, embedder, batch_size=batch_size, progress=progress)
 
     def replace_embeddings(self, vectors: dict, model_sha256: str) -> int:
@@ -428,8 +456,9 @@ class Gallery:
         """
         pragma = "quick_check" if quick else "integrity_check"
         with self.snapshot():
-            problems = [f"sqlite: {r[0]}" for r in self._conn.execute(f"PRAGMA {pragma}")
-                        if r[0] != "ok"]
+            problems = [f"sqlite: {line}" for r in self._conn.execute(f"PRAGMA {pragma}")
+                        if r[0] != "ok" for line in str(r[0]).splitlines()
+                        if not line.startswith("*** in database")]
             problems += [f"sqlite: row {r[1]} of {r[0]} points at a missing {r[2]} row"
                          for r in self._conn.execute("PRAGMA foreign_key_check")]
         return problems

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
+import struct
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -72,6 +74,33 @@ def write_locked(path):
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
+
+
+def damage_a_page(path, table: str = "thumbnails") -> str:
+    """Overwrite 16 bytes in the middle of the records of ``table``'s first page in the
+    gallery file ``path`` (closed), as a failing SD card might; returns what SQLite's
+    quick check now says, having made sure it notices (damage in free space or inside a
+    thumbnail's bytes would go unseen by it)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the main file
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
+                        (table,)).fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:
+        f.seek((page - 1) * size)
+        records = struct.unpack(">H", f.read(size)[5:7])[0] or 65536  # where they begin
+        f.seek((page - 1) * size + (records + size) // 2)
+        f.write(b"\xff" * 16)
+    conn = sqlite3.connect(path)
+    try:
+        found = [row[0] for row in conn.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as exc:  # "database disk image is malformed"
+        found = [str(exc)]
+    finally:
+        conn.close()
+    assert found != ["ok"], "the quick check does not see this damage"
+    return found[0]
 
 
 @pytest.fixture(scope="session")

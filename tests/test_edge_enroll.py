@@ -16,7 +16,7 @@ from edge.bundle import load_bundle
 from edge.cli_enroll import main as enroll
 from edge.cli_gallery import cli as gallery_cli
 from gallery import schema
-from tests.conftest import write_locked
+from tests.conftest import damage_a_page, write_locked
 from tests.edge_support import BUNDLE, error_lines, gallery_state, orl, write
 
 pytestmark = pytest.mark.edge
@@ -294,6 +294,20 @@ def test_a_gallery_busy_beyond_the_wait(gallery, photos, tmp_path, monkeypatch):
         refused(gallery, "Ada", "--append", "--image", photos["good2"], match=busy)
         refused(gallery, "--from-dir", root, match=busy)
     assert "enrolled Bob" in enrolled(gallery, "Bob", "--image", photos["other"])
+
+
+def test_a_damaged_gallery_is_refused(gallery, photos):
+    """SQLite's quick check runs before the first write: a gallery with a damaged page
+    (where enrolment itself never reads) is refused, pointing at edge-gallery check."""
+    enrolled(gallery, "Bob", "--image", photos["other"])
+    enrolled(gallery, "Cy", "--image", photos["bystander"])
+    damage_a_page(gallery)
+    refused(gallery, "Dan", "--image", photos["good2"],
+            match=f"the gallery {gallery} is damaged (sqlite: ")
+    line = refused(gallery, "Ada", "--append", "--image", photos["good2"], match="damaged")
+    assert line.endswith(f"; nothing was written: see edge-gallery check --gallery {gallery}")
+    checked = CliRunner().invoke(gallery_cli, ["check", "--gallery", str(gallery)])
+    assert checked.exit_code == 1 and "damaged" in checked.stdout
 
 
 @pytest.fixture

@@ -356,7 +356,8 @@ def test_damaged_gallery_file_never_gives_a_traceback(db, tmp_path):
             damaged[rng.randrange(len(damaged))] ^= rng.randrange(1, 256)
         path = tmp_path / f"damaged{trial}.db"
         path.write_bytes(damaged)
-        for args in (["list"], ["check"], ["show", "Ada"], ["export", tmp_path / "x.zip"]):
+        for args in (["list"], ["check"], ["show", "Ada"], ["export", tmp_path / "x.zip"],
+                     ["rename", "Ada", "Eve"], ["remove", "-y", "Zoë"]):
             result = run(*args, "--gallery", path)
             assert result.exit_code in (0, 1), result.output
             assert result.exception is None or isinstance(result.exception, SystemExit), \

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import gallery as gallery_package
+from tests.conftest import damage_a_page
 from gallery import (AmbiguousName, CorruptFile, DuplicatePerson, Gallery, GalleryError,
                      InvalidName, ModelMismatch, SchemaTooNew, UnknownPerson, clean_name, png,
                      schema)
@@ -302,6 +303,38 @@ def test_missing_file_without_create(tmp_path):
     with pytest.raises(GalleryError, match="no gallery"):
         Gallery(tmp_path / "none.db", create=False)
     assert not (tmp_path / "none.db").exists()
+
+
+def test_writes_refuse_a_damaged_gallery(tmp_path):
+    """Every write runs SQLite's quick check first and refuses a damaged file, pointing
+    at edge-gallery check; reading what is still readable goes on."""
+    path = tmp_path / "g.db"
+    with Gallery(path) as g:
+        for i, name in enumerate(["Ada", "Bob", "Cy", "Di"]):
+            g.enrol(name, vec(i), MODEL_A, face(i, (112, 112, 3)))
+        g.export(tmp_path / "all.zip")
+    with Gallery(tmp_path / "eve.db") as g:
+        g.enrol("Eve", vec(9), MODEL_A, face(9))
+        g.export(tmp_path / "eve.zip")
+    damage_a_page(path)
+    stored = path.read_bytes()
+    with Gallery(path) as g:
+        people = g.people()
+        for write in (lambda: g.enrol("Eve", vec(9), MODEL_A, face(9)),
+                      lambda: g.enrol("Ada", vec(9), MODEL_A, face(9), append=True),
+                      lambda: g.rename("Ada", "Ada Lovelace"), lambda: g.remove("Bob"),
+                      lambda: g.import_(tmp_path / "eve.zip"),
+                      lambda: g.reembed(ProjectionEmbedder(size=112))):
+            with pytest.raises(CorruptFile, match=re.escape(
+                    f"the gallery {path} is damaged (sqlite: On tree page ") + ".*"
+                    + re.escape(f"; nothing was written: see edge-gallery check "
+                                f"--gallery {path}")):
+                write()
+        assert g.people() == people and any("tree page" in p for p in g.check())
+    assert path.read_bytes() == stored
+    with Gallery(tmp_path / "new.db") as g:  # what an export kept is still good
+        g.import_(tmp_path / "all.zip")
+        g.rename("Ada", "Ada Lovelace")
 
 
 def test_migration_is_all_or_nothing(tmp_path, monkeypatch):
