@@ -4,7 +4,8 @@ The zip holds ``manifest.json`` (format, version, counts, models and the sha256 
 every other member), ``data.json`` (people, their enrolments, vectors as base64
 little-endian float32) and ``thumbnails/NNNNNN.png`` (the face crops, viewable as
 they are). Import checks every checksum before it touches the gallery, then adds
-everyone in one transaction.
+everyone in one transaction. A file that would unpack to more than a gallery export
+holds is refused before it is unpacked (``gallery.unzip``).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import png
+from . import png, unzip
 from .errors import (ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError, ModelMismatch,
                      reembed_command)
 from .names import clean_name, name_key
@@ -92,15 +93,17 @@ class Export:
     models: list[str]
 
 
-def read(path: str | Path) -> Export:
-    """The contents of an export file, every checksum and value checked."""
+def read(path: str | Path, limits: unzip.Limits = unzip.Limits()) -> Export:
+    """The contents of an export file, every checksum and value checked; refused before
+    it is unpacked when it would unpack to more than ``limits`` allow."""
     path = Path(path)
     if not path.is_file():
         raise GalleryError(f"no export file at {path}")
     path.open("rb").close()  # cannot read it at all: say so as it is
     try:
         with zipfile.ZipFile(path) as zf:
-            manifest = json.loads(zf.read("manifest.json"))
+            unzip.check_sizes(path, zf, limits)
+            manifest = json.loads(unzip.read(path, zf, "manifest.json", limits))
             if manifest.get("format") != FORMAT:
                 raise CorruptFile(f"{path} is not a siamese-edge gallery export")
             if not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
@@ -113,7 +116,7 @@ def read(path: str | Path) -> Export:
                                        "the file is damaged")
             blobs = {}
             for member, expected in sums.items():
-                blobs[member] = zf.read(member)
+                blobs[member] = unzip.read(path, zf, member, limits)
                 if _sha256(blobs[member]) != expected:
                     raise ChecksumMismatch(f"{path}: {member} does not match its checksum;"
                                            " the file is damaged")

@@ -1,13 +1,16 @@
 """Export and import: round trip, checksums, model mismatch, duplicates, no half states."""
 import hashlib
 import json
+import re
+import struct
+import tracemalloc
 import zipfile
 
 import numpy as np
 import pytest
 
 from gallery import (ChecksumMismatch, CorruptFile, DuplicatePerson, Gallery, GalleryError,
-                     ModelMismatch, archive, png)
+                     ModelMismatch, archive, png, unzip)
 
 MODEL_A = hashlib.sha256(b"model a").hexdigest()
 MODEL_B = hashlib.sha256(b"model b").hexdigest()
@@ -182,3 +185,83 @@ def test_duplicates_without_regard_to_case(tmp_path):
         g.export(tmp_path / "old.zip")
     with pytest.raises(DuplicatePerson, match="'ADA' and 'ada', one name"):
         archive.read(tmp_path / "old.zip")
+
+
+# -- a small file that would unpack to a large one --------------------------------------
+
+MiB = 1 << 20
+
+
+def zip_of_zeros(path, sizes, lie=None):
+    """A zip shaped like an export (a manifest naming its members) whose members are
+    ``sizes`` (name -> bytes) of zeros, written a MiB at a time; ``lie`` (name -> size)
+    makes the headers of those members say another size."""
+    manifest = {"format": "siamese-edge-gallery", "version": 1, "people": 0,
+                "embeddings": 0, "models": [], "files": {n: "0" * 64 for n in sizes}}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", json.dumps(manifest))
+        for name, size in sizes.items():
+            with zf.open(name, "w", force_zip64=size > 1 << 31) as out:
+                for start in range(0, size, MiB):
+                    out.write(bytes(min(MiB, size - start)))
+    data = bytearray(path.read_bytes())
+    for name, size in (lie or {}).items():  # the local header's size, then the directory's
+        for signature, name_at, size_at in ((b"PK\x03\x04", 30, 22), (b"PK\x01\x02", 46, 24)):
+            at = data.find(signature)
+            while at >= 0:
+                if data[at + name_at:at + name_at + len(name)] == name.encode():
+                    data[at + size_at:at + size_at + 4] = struct.pack("<I", size)
+                at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def refusal(call) -> tuple[str, int]:
+    """(the CorruptFile ``call()`` raises, the most memory it held at once in bytes)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptFile) as caught:
+            call()
+        return str(caught.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_member_declaring_more_than_a_gallery_holds_is_refused_before_reading(tmp_path):
+    """200 MiB of zeros pack into a quarter of a MiB: refused for what its header says,
+    before a byte of it is unpacked (it used to take twice its size in memory)."""
+    bomb = zip_of_zeros(tmp_path / "bomb.zip", {"data.json": 200 * MiB})
+    assert bomb.stat().st_size < MiB
+    with Gallery(tmp_path / "g.db") as g:
+        message, peak = refusal(lambda: g.import_(bomb))
+        assert g.people() == []
+    assert message == (f"{bomb}: data.json would unpack to 200.0 MiB, more than the 64.0 MiB "
+                       "a gallery export holds in one file; it is not one, or it is damaged")
+    assert peak < MiB
+
+
+@pytest.mark.parametrize("limits, sizes, message", [
+    (unzip.Limits(member=MiB, total=4 * MiB), {f"thumbnails/{i}.png": MiB for i in range(5)},
+     "would unpack to 5.0 MiB, more than the 4.0 MiB a gallery export may hold"),
+    (unzip.Limits(), {f"thumbnails/{i}.png": 8 * MiB for i in range(3)},
+     "times its own size: a gallery export does not pack so well (a zip bomb?)"),
+], ids=["total", "ratio"])
+def test_a_file_unpacking_to_too_much_in_all_is_refused(tmp_path, limits, sizes, message):
+    bomb = zip_of_zeros(tmp_path / "bomb.zip", sizes)
+    said, peak = refusal(lambda: archive.read(bomb, limits))
+    assert message in said and peak < MiB
+
+
+def test_a_size_that_lies_does_not_get_past_the_cap(tmp_path):
+    """A header saying 1000 bytes for 8 MiB of zeros passes the size check; unpacking
+    stops at what the header said (zipfile's own cap), and at the limit in any case."""
+    liar = zip_of_zeros(tmp_path / "liar.zip", {"data.json": 8 * MiB}, lie={"data.json": 1000})
+    with zipfile.ZipFile(liar) as zf:
+        assert zf.getinfo("data.json").file_size == 1000
+    limits = unzip.Limits(member=MiB)
+    said, peak = refusal(lambda: archive.read(liar, limits))
+    assert "is damaged" in said and peak < 3 * MiB  # the unpacking buffer: the cap, not 8
+    honest = zip_of_zeros(tmp_path / "honest.zip", {"data.json": 8 * MiB})
+    with zipfile.ZipFile(honest) as zf:  # the cap by itself, without the size check
+        said, peak = refusal(lambda: unzip.read(honest, zf, "data.json", limits))
+    assert "data.json unpacks to more than the 1.0 MiB" in said and peak < 3 * MiB

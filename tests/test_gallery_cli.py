@@ -181,6 +181,15 @@ def test_export_import_check(db, tmp_path):
     fails("import", out, "--gallery", tmp_path / "b.db", match="reembed")
 
 
+def test_an_export_that_would_unpack_to_too_much_is_refused(tmp_path):
+    from tests.test_gallery_archive import MiB, zip_of_zeros
+
+    bomb = zip_of_zeros(tmp_path / "bomb.zip", {"data.json": 65 * MiB})
+    fails("import", bomb, "--gallery", tmp_path / "g.db",
+          match="data.json would unpack to 65.0 MiB, more than the 64.0 MiB")
+    assert not (tmp_path / "g.db").exists()
+
+
 def test_check_reports_problems(db):
     with Gallery(db) as g:
         g._conn.execute("DELETE FROM thumbnails")
