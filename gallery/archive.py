@@ -66,7 +66,10 @@ def export(gallery, path: str | Path) -> dict:
 
 
 def _write_atomically(path: Path, manifest: dict, data_json: bytes, files: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:  # a read-only folder, a full disk: one line, nothing written
+        raise GalleryError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as out:
             with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -77,8 +80,10 @@ def _write_atomically(path: Path, manifest: dict, data_json: bytes, files: dict)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise GalleryError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
 
 

@@ -281,6 +281,9 @@ def test_a_gallery_in_a_read_only_folder(db, writes, tmp_path, read_only):
                                               "read-only, and SQLite keeps its -wal and -shm")
     fails("import", writes[2][1], "--gallery", folder / "new.db",
           match=f"cannot make the gallery {folder / 'new.db'}: the folder {folder} is read-only")
+    refusal = "Permission denied" if os.geteuid() else "Operation not permitted"  # chattr
+    fails("export", folder / "copy.zip", "--gallery", db,
+          match=f"cannot write {folder / 'copy.zip'}: {refusal}")
     assert os.listdir(folder) == ["g.db"] and path.read_bytes() == db.read_bytes()
 
 
