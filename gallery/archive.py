@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import png, unzip
+from . import png, signing, unzip
 from .errors import (ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError, ModelMismatch,
                      reembed_command)
 from .names import clean_name, name_key
@@ -36,8 +36,9 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def export(gallery, path: str | Path) -> dict:
-    """Write the whole gallery to ``path`` (via a temporary file, then a rename)."""
+def export(gallery, path: str | Path, sign_key: bytes | None = None) -> dict:
+    """Write the whole gallery to ``path`` (via a temporary file, then a rename), signed
+    with ``sign_key`` when given (``gallery.signing``)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise GalleryError(f"cannot write {path}: there is no folder {path.parent}")
@@ -61,11 +62,13 @@ def export(gallery, path: str | Path) -> dict:
                 "people": len(people), "embeddings": len(rows.embeddings), "models": models,
                 "files": {"data.json": _sha256(data_json),
                           **{m: _sha256(d) for m, d in files.items()}}}
-    _write_atomically(path, manifest, data_json, files)
+    _write_atomically(path, json.dumps(manifest, indent=1).encode("utf-8"), data_json, files,
+                      sign_key)
     return {"people": len(people), "embeddings": len(rows.embeddings), "models": models}
 
 
-def _write_atomically(path: Path, manifest: dict, data_json: bytes, files: dict) -> None:
+def _write_atomically(path: Path, manifest: bytes, data_json: bytes, files: dict,
+                      sign_key: bytes | None) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     except OSError as exc:  # a read-only folder, a full disk: one line, nothing written
@@ -73,7 +76,9 @@ def _write_atomically(path: Path, manifest: dict, data_json: bytes, files: dict)
     try:
         with os.fdopen(fd, "wb") as out:
             with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+                zf.writestr("manifest.json", manifest)
+                if sign_key is not None:
+                    zf.comment = signing.sign(manifest, sign_key)
                 zf.writestr("data.json", data_json)
                 for member, data in files.items():
                     zf.writestr(member, data, compress_type=zipfile.ZIP_STORED)
@@ -98,9 +103,11 @@ class Export:
     models: list[str]
 
 
-def read(path: str | Path, limits: unzip.Limits = unzip.Limits()) -> Export:
+def read(path: str | Path, limits: unzip.Limits = unzip.Limits(),
+         verify_key: bytes | None = None) -> Export:
     """The contents of an export file, every checksum and value checked; refused before
-    it is unpacked when it would unpack to more than ``limits`` allow."""
+    it is unpacked when it would unpack to more than ``limits`` allow, and with
+    ``verify_key``, unless signed with that key (``gallery.signing``)."""
     path = Path(path)
     if not path.is_file():
         raise GalleryError(f"no export file at {path}")
@@ -108,7 +115,10 @@ def read(path: str | Path, limits: unzip.Limits = unzip.Limits()) -> Export:
     try:
         with zipfile.ZipFile(path) as zf:
             unzip.check_sizes(path, zf, limits)
-            manifest = json.loads(unzip.read(path, zf, "manifest.json", limits))
+            raw = unzip.read(path, zf, "manifest.json", limits)
+            if verify_key is not None:  # before anything in it is believed
+                signing.verify(path, raw, zf.comment, verify_key)
+            manifest = json.loads(raw)
             if manifest.get("format") != FORMAT:
                 raise CorruptFile(f"{path} is not a siamese-edge gallery export")
             if not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
@@ -173,19 +183,23 @@ def _people(data: dict, blobs: dict) -> list[dict]:
     return people
 
 
-def import_(gallery, source: str | Path | Export, on_duplicate: str = "refuse") -> dict:
+def import_(gallery, source: str | Path | Export, on_duplicate: str = "refuse",
+            verify_key: bytes | None = None) -> dict:
     """Add everyone in the export file ``source`` (or its ``read``) to ``gallery``,
     all or nothing.
 
     A name already in the gallery (case and Unicode form aside: ``names.name_key``) is
     refused (``"refuse"``, the default), left as it is (``"skip"``), replaced by the
     export's (``"replace"``) or given the export's embeddings as well (``"append"``).
-    Refused when the export's model differs from the one in a non-empty gallery.
-    Returns the names added, skipped, replaced and appended to.
+    Refused when the export's model differs from the one in a non-empty gallery, and
+    with ``verify_key`` when the file is not signed with that key. Returns the names
+    added, skipped, replaced and appended to.
     """
     if on_duplicate not in ON_DUPLICATE:
         raise ValueError(f"on_duplicate must be one of {ON_DUPLICATE}")
-    exported = source if isinstance(source, Export) else read(source)
+    if isinstance(source, Export) and verify_key is not None:
+        raise ValueError("an Export is checked as it is read: archive.read(path, verify_key=)")
+    exported = source if isinstance(source, Export) else read(source, verify_key=verify_key)
     path, people, models = exported.path, exported.people, exported.models
     result = {"added": [], "skipped": [], "replaced": [], "appended": []}
     with gallery.batch():

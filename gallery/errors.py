@@ -51,6 +51,10 @@ class ChecksumMismatch(CorruptFile):
     """An export file whose contents do not match its manifest."""
 
 
+class BadSignature(CorruptFile):
+    """An export not signed with the key it was checked against (``gallery.signing``)."""
+
+
 class SchemaTooNew(GalleryError):
     """A gallery written by a newer siamese-edge than this one."""
 

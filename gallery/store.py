@@ -311,18 +311,21 @@ class Gallery:
         return changed
 
     @_reads
-    def export(self, path: str | Path) -> dict:
-        """Write everything to a portable, checksummed file; returns what it holds."""
+    def export(self, path: str | Path, sign_key: bytes | None = None) -> dict:
+        """Write everything to a portable, checksummed file (signed with ``sign_key``:
+        see ``gallery.signing``); returns what it holds."""
         from .archive import export
-        return export(self, path)
+        return export(self, path, sign_key)
 
-    def import_(self, source, on_duplicate: str = "refuse") -> dict:
+    def import_(self, source, on_duplicate: str = "refuse",
+                verify_key: bytes | None = None) -> dict:
         """Add everyone in an export file (or its ``archive.read``), in one transaction.
 
         ``on_duplicate`` is "refuse", "skip", "replace" or "append"; see ``archive.import_``.
+        With ``verify_key``, an export file not signed with that key is refused.
         """
         from .archive import import_
-        return import_(self, source, on_duplicate=on_duplicate)
+        return import_(self, source, on_duplicate=on_duplicate, verify_key=verify_key)
 
     # -- reads --------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from gallery import (ChecksumMismatch, CorruptFile, DuplicatePerson, Gallery, GalleryError,
-                     ModelMismatch, archive, png, unzip)
+from gallery import (BadSignature, ChecksumMismatch, CorruptFile, DuplicatePerson, Gallery,
+                     GalleryError, ModelMismatch, archive, png, unzip)
 
 MODEL_A = hashlib.sha256(b"model a").hexdigest()
 MODEL_B = hashlib.sha256(b"model b").hexdigest()
@@ -265,3 +265,38 @@ def test_a_size_that_lies_does_not_get_past_the_cap(tmp_path):
     with zipfile.ZipFile(honest) as zf:  # the cap by itself, without the size check
         said, peak = refusal(lambda: unzip.read(honest, zf, "data.json", limits))
     assert "data.json unpacks to more than the 1.0 MiB" in said and peak < 3 * MiB
+
+
+# -- signed exports ---------------------------------------------------------------------
+
+def test_a_signed_export_is_refused_unless_signed_with_the_key(tmp_path):
+    key, other = b"k" * 32, b"o" * 32
+    make(tmp_path / "a.db", ["Ada", "Bob"])
+    with Gallery(tmp_path / "a.db") as g:
+        g.export(tmp_path / "signed.zip", sign_key=key)
+        g.export(tmp_path / "plain.zip")
+    with zipfile.ZipFile(tmp_path / "signed.zip") as zf:
+        assert zf.comment.startswith(b"siamese-edge hmac-sha256:")
+    assert len(archive.read(tmp_path / "signed.zip", verify_key=key).people) == 2
+    assert len(archive.read(tmp_path / "signed.zip").people) == 2  # no key: not asked
+    with pytest.raises(BadSignature, match="is not signed with this key, or was changed"):
+        archive.read(tmp_path / "signed.zip", verify_key=other)
+    with pytest.raises(BadSignature, match="is not signed, and a signed export was asked"):
+        archive.read(tmp_path / "plain.zip", verify_key=key)
+
+    # Rob for Bob, with checksums that agree again and the old signature kept
+    with zipfile.ZipFile(tmp_path / "signed.zip") as zf:
+        data, signature = zf.read("data.json").replace(b"Bob", b"Rob"), zf.comment
+        manifest = json.loads(zf.read("manifest.json"))
+    manifest["files"]["data.json"] = hashlib.sha256(data).hexdigest()
+    rewrite_member(tmp_path / "signed.zip", tmp_path / "half.zip", "data.json", lambda _: data)
+    rewrite_member(tmp_path / "half.zip", tmp_path / "forged.zip", "manifest.json",
+                   lambda _: json.dumps(manifest, indent=1).encode())
+    with zipfile.ZipFile(tmp_path / "forged.zip", "a") as zf:
+        zf.comment = signature
+    assert [p["name"] for p in archive.read(tmp_path / "forged.zip").people] == ["Ada", "Rob"]
+    with Gallery(tmp_path / "b.db") as g:
+        with pytest.raises(BadSignature, match="or was changed after it was signed"):
+            g.import_(tmp_path / "forged.zip", verify_key=key)
+        assert g.people() == []
+        assert g.import_(tmp_path / "signed.zip", verify_key=key)["added"] == ["Ada", "Bob"]

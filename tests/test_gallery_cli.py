@@ -190,6 +190,28 @@ def test_an_export_that_would_unpack_to_too_much_is_refused(tmp_path):
     assert not (tmp_path / "g.db").exists()
 
 
+def test_signed_export_and_import(db, tmp_path):
+    (tmp_path / "key").write_text("a shared secret of 32 bytes....\n")
+    (tmp_path / "other").write_text("another secret, of 32 bytes too.\n")
+    (tmp_path / "short").write_text("short\n")
+    signed = tmp_path / "signed.zip"
+    assert "to " + str(signed) + " (signed)" in ok(
+        "export", signed, "--gallery", db, "--sign-key-file", tmp_path / "key")
+    ok("export", tmp_path / "plain.zip", "--gallery", db)
+    new = tmp_path / "new.db"
+    fails("import", signed, "--gallery", new, "--verify-key-file", tmp_path / "other",
+          match=f"{signed} is not signed with this key, or was changed after it was signed")
+    fails("import", tmp_path / "plain.zip", "--gallery", new, "--verify-key-file",
+          tmp_path / "key", match="is not signed, and a signed export was asked for")
+    fails("import", signed, "--gallery", new, "--verify-key-file", tmp_path / "short",
+          match="holds 5 bytes; a key needs at least 16")
+    fails("export", tmp_path / "x.zip", "--gallery", db, "--sign-key-file", tmp_path / "none",
+          match="cannot read the key file")
+    assert not new.exists() and not (tmp_path / "x.zip").exists()
+    assert "3 added" in ok("import", signed, "--gallery", new, "--verify-key-file",
+                           tmp_path / "key")
+
+
 def test_check_reports_problems(db):
     with Gallery(db) as g:
         g._conn.execute("DELETE FROM thumbnails")
