@@ -12,7 +12,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from .errors import GalleryBusy, GalleryError, NotWritable
+from .errors import CorruptFile, GalleryBusy, GalleryError, NotWritable, check_command
 
 # SQLite's primary result codes that mean "not now" or "not here", not "damaged"
 BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PERM, AUTH = 5, 6, 8, 10, 13, 14, 3, 23
@@ -86,6 +86,24 @@ def explain(path: Path, exc: sqlite3.OperationalError, doing: str = "write") -> 
                            f"to it for over {BUSY_TIMEOUT_S:g} s (an enrolment, an import or "
                            f"a re-embedding?){unchanged}; try again when it is done")
     return NotWritable(f"cannot {doing} the gallery {path}: {_why(path, code, exc)}{unchanged}")
+
+
+def damaged(path: Path, problem: str, more: int = 0) -> CorruptFile:
+    """The error for a write refused because the gallery at ``path`` is damaged:
+    ``problem`` (and ``more`` others) found by SQLite."""
+    also = f" and {more} more" if more else ""
+    return CorruptFile(f"the gallery {path} is damaged ({problem}{also}); nothing was "
+                       f"written: see {check_command(path)}")
+
+
+def refusal(path: Path, exc: BaseException) -> GalleryError | None:
+    """The error to raise for ``exc``, met writing the gallery at ``path``: what stands
+    in the way (``explain``), or ``damaged``; None for anything else."""
+    if is_access_error(exc):
+        return explain(path, exc, "write")
+    if is_damage(exc):
+        return damaged(path, f"sqlite: {exc}")
+    return None
 
 
 def _why(path: Path, code: int, exc: Exception) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import access, schema
 from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, UnknownPerson,
-                     check_command, model_mismatch)
+                     model_mismatch)
 from .names import clean_name, name_key, pick
 from .values import check_sha256, now, thumbnail_png, unit_vector
 
@@ -167,24 +167,17 @@ class Gallery:
         try:
             problems = self.integrity(quick=True)
         except sqlite3.DatabaseError as exc:
-            if access.is_access_error(exc):
-                self._refuse(exc)
-            problems = [f"sqlite: {exc}"]
+            self._refuse(exc)
+            raise
         if problems:
-            more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
-            raise CorruptFile(f"the gallery {self.path} is damaged ({problems[0]}{more}); "
-                              f"nothing was written: see {check_command(self.path)}")
+            raise access.damaged(self.path, problems[0], len(problems) - 1)
         self._sound = True
 
     def _refuse(self, exc: BaseException) -> None:
-        """For ``exc`` met writing: raise what stands in the way when SQLite failed to
-        get at the file (``access.explain``), or CorruptFile when it found the file
-        damaged; return for anything else."""
-        if access.is_access_error(exc):
-            raise access.explain(self.path, exc, "write") from None
-        if access.is_damage(exc):
-            raise CorruptFile(f"the gallery {self.path} is damaged (sqlite: {exc}); nothing "
-                              f"was written: see {check_command(self.path)}") from None
+        """Raise ``access.refusal`` for ``exc`` met writing; return if there is none."""
+        refusal = access.refusal(self.path, exc)
+        if refusal is not None:
+            raise refusal from None
 
     @contextmanager
     def snapshot(self):
