@@ -452,8 +452,13 @@ class Gallery:
         """
         pragma = "quick_check" if quick else "integrity_check"
         with self.snapshot():
-            problems = [f"sqlite: {line}" for r in self._conn.execute(f"PRAGMA {pragma}")
-                        if r[0] != "ok" for line in str(r[0]).splitlines()
+            try:
+                rows = self._conn.execute(f"PRAGMA {pragma}").fetchall()
+            except MemoryError:  # SQLite's NOMEM: a damaged record claiming gigabytes
+                return ["sqlite: a record claims more memory than there is: its length is "
+                        "damaged"]
+            problems = [f"sqlite: {line}" for r in rows if r[0] != "ok"
+                        for line in str(r[0]).splitlines()
                         if not line.startswith("*** in database")]
             problems += [f"sqlite: row {r[1]} of {r[0]} points at a missing {r[2]} row"
                          for r in self._conn.execute("PRAGMA foreign_key_check")]

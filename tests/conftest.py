@@ -77,10 +77,11 @@ def write_locked(path):
 
 
 def damage_a_page(path, table: str = "thumbnails") -> str:
-    """Overwrite 16 bytes in the middle of the records of ``table``'s first page in the
-    gallery file ``path`` (closed), as a failing SD card might; returns what SQLite's
-    quick check now says, having made sure it notices (damage in free space or inside a
-    thumbnail's bytes would go unseen by it)."""
+    """Overwrite 16 bytes in the middle of ``table``'s first page in the gallery file
+    ``path`` (closed), as a failing SD card might: at the record starting nearest the
+    middle, so its header (length, row id) is lost. Returns what SQLite's quick check
+    now says, having made sure it notices (damage in free space or inside a thumbnail's
+    own bytes would go unseen by it, and by any check short of decoding every PNG)."""
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the main file
     size = conn.execute("PRAGMA page_size").fetchone()[0]
@@ -89,14 +90,19 @@ def damage_a_page(path, table: str = "thumbnails") -> str:
     conn.close()
     with open(path, "r+b") as f:
         f.seek((page - 1) * size)
-        records = struct.unpack(">H", f.read(size)[5:7])[0] or 65536  # where they begin
-        f.seek((page - 1) * size + (records + size) // 2)
+        data = f.read(size)
+        header = 12 if data[0] in (2, 5) else 8  # an interior page's is longer
+        count = struct.unpack(">H", data[3:5])[0]
+        starts = struct.unpack(f">{count}H", data[header:header + 2 * count])
+        f.seek((page - 1) * size + min(starts, key=lambda at: abs(at - size // 2)))
         f.write(b"\xff" * 16)
     conn = sqlite3.connect(path)
     try:
         found = [row[0] for row in conn.execute("PRAGMA quick_check")]
     except sqlite3.DatabaseError as exc:  # "database disk image is malformed"
         found = [str(exc)]
+    except MemoryError:  # a length so damaged that SQLite cannot allocate it
+        found = ["out of memory"]
     finally:
         conn.close()
     assert found != ["ok"], "the quick check does not see this damage"

@@ -337,6 +337,20 @@ def test_writes_refuse_a_damaged_gallery(tmp_path):
         g.rename("Ada", "Ada Lovelace")
 
 
+def test_damage_that_runs_sqlite_out_of_memory_is_damage(tmp_path):
+    """A record whose damaged length asks SQLite for more memory than there is (its
+    NOMEM, a MemoryError in Python) is damage like any other: check lists it (it used to
+    end edge-gallery check in a traceback) and writes are refused."""
+    path = tmp_path / "g.db"
+    with Gallery(path) as g:
+        g.enrol("Ada", vec(1), MODEL_A, face(1))
+    assert damage_a_page(path, "embeddings") == "out of memory"
+    with Gallery(path) as g:
+        assert g.check() and "claims more memory" in g.integrity(quick=True)[0]
+        with pytest.raises(CorruptFile, match="is damaged .*claims more memory"):
+            g.enrol("Bob", vec(2), MODEL_A, face(2))
+
+
 def test_migration_is_all_or_nothing(tmp_path, monkeypatch):
     def broken(conn):
         conn.execute("CREATE TABLE half (x)")
