@@ -69,17 +69,19 @@ def open_matcher(gallery, bundle, threshold=None, fpir=None, create=False):
     from gallery.store import default_path
 
     path = Path(gallery) if gallery else default_path()
-    if not path.is_file():
-        if not create:
-            fail(f"no gallery at {path}: enrol someone first (edge-enroll NAME --image "
-                 f"PHOTO{f' --gallery {gallery}' if gallery else ''}), or check the path")
-        click.echo(f"no gallery at {path} yet: it is created now, for the web view to "
-                   "enrol into", err=True)
-    try:
-        return Matcher(gallery, bundle.sha256,
-                       bundle.threshold_rule(fpir) if threshold is None else threshold)
+    new = not path.is_file()
+    if new and not create:
+        fail(f"no gallery at {path}: enrol someone first (edge-enroll NAME --image "
+             f"PHOTO{f' --gallery {gallery}' if gallery else ''}), or check the path")
+    try:  # a gallery that cannot be opened or made (a read-only folder...) is one line
+        matcher = Matcher(gallery, bundle.sha256,
+                          bundle.threshold_rule(fpir) if threshold is None else threshold)
     except GalleryError as exc:
         fail(error_line(exc, bundle))
+    if new:
+        click.echo(f"no gallery at {path} yet: it is created now, for the web view to "
+                   "enrol into", err=True)
+    return matcher
 
 
 def error_line(exc: Exception, bundle) -> str:

@@ -37,6 +37,7 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
     """
     from edge.enrolment import EnrolError
     from gallery.errors import GalleryError
+    from gallery.access import check_can_make
     from gallery.store import Gallery, default_path, open_existing
 
     if sum(bool(x) for x in (camera, images, from_dir)) != 1:
@@ -56,6 +57,8 @@ def main(name, camera, images, from_dir, append, countdown, min_face, min_sharpn
             # when someone passes, so a refused first enrolment leaves no file behind
             existing = open_existing(path)
             store = opened.enter_context(existing) if existing is not None else None
+            if store is None:  # one that could not be made is said before any work
+                check_can_make(path)
             detector = b.detector(threads)
             embedder = b.thumbnail_embedder(threads)
             opts = dict(min_face=min_face, min_sharpness=min_sharpness)
@@ -122,10 +125,11 @@ def _camera_snapshot(camera, detector, countdown, opts):
 
 def _from_dir(store, create, detector, embedder, root, append, opts) -> int:
     """Each sub-folder a person, each person all-or-nothing; returns the exit status.
-    A gallery of another model's embeddings stops it at the first person (ModelMismatch)."""
-    from edge.enrolment import EnrolError
+    A gallery of another model's embeddings, busy, not writable or damaged stops it at
+    the first person (``GALLERY_REFUSES``)."""
+    from edge.enrolment import GALLERY_REFUSES, EnrolError
     from edge.images import is_image_name
-    from gallery.errors import GalleryError, ModelMismatch
+    from gallery.errors import GalleryError
 
     people = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     if not people:
@@ -138,7 +142,7 @@ def _from_dir(store, create, detector, embedder, root, append, opts) -> int:
                 raise EnrolError(f"{person}: no photos")
             snaps = _photo_snapshots(photos, detector, opts)
             store = _store(store, create, embedder, person.name, snaps, append)
-        except ModelMismatch:
+        except GALLERY_REFUSES:
             raise  # refuses everyone alike: said once, by the caller
         except (EnrolError, GalleryError) as exc:
             click.echo(f"refused {person.name}: {exc}", err=True)

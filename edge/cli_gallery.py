@@ -11,9 +11,8 @@ from pathlib import Path
 
 import click
 
-from gallery import archive
+from gallery import archive, signing
 from gallery.errors import GalleryError
-from gallery.names import clean_name
 from gallery.store import Gallery, default_path
 from gallery.values import short
 
@@ -154,26 +153,40 @@ def remove(name, yes, gallery_path):
 @click.argument("new")
 @_gallery_option
 def rename(old, new, gallery_path):
-    """Give the person called OLD the name NEW."""
+    """Give the person called OLD the name NEW.
+
+    Names are one person's without regard to case, so OLD may be typed in any case,
+    and NEW may respell OLD ("ada lovelace" to "Ada Lovelace").
+    """
     with _open(gallery_path) as g:
+        old = g.person(old).name
         new = g.rename(old, new)
-    click.echo(f"renamed {clean_name(old)} to {new}")
+    click.echo(f"renamed {old} to {new}")
+
+
+_KEY_HELP = ("A file holding a secret shared by both ends, at least 16 bytes (make one "
+             "with: head -c 32 /dev/urandom | base64 > KEY).")
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @_gallery_option
-def export(file, gallery_path):
+@click.option("--sign-key-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Sign FILE with this key (HMAC-SHA256 of its manifest). " + _KEY_HELP)
+def export(file, gallery_path, sign_key_file):
     """Write the whole gallery to FILE, to copy or back up.
 
     FILE is a zip holding a manifest with checksums, the embeddings and the face
     crops as PNG. It is written to a temporary file first, so a failed export never
-    leaves half a file.
+    leaves half a file. With --sign-key-file, an import given the same key
+    (--verify-key-file) knows FILE came from someone holding it, unchanged.
     """
+    key = signing.read_key(sign_key_file) if sign_key_file else None
     with _open(gallery_path) as g:
-        info = g.export(file)
+        info = g.export(file, sign_key=key)
+    signed = " (signed)" if key else ""
     click.echo(f"exported {_count(info['people'], 'person', 'people')} "
-               f"({_count(info['embeddings'], 'embedding')}) to {file}")
+               f"({_count(info['embeddings'], 'embedding')}) to {file}{signed}")
 
 
 @cli.command("import")
@@ -185,14 +198,18 @@ def export(file, gallery_path):
               help="Replace people already enrolled by those in FILE.")
 @click.option("--append", "on_duplicate", flag_value="append",
               help="Add FILE's embeddings to people already enrolled.")
-def import_(file, gallery_path, on_duplicate):
+@click.option("--verify-key-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Refuse FILE unless it was exported with --sign-key-file and this key. "
+                   + _KEY_HELP)
+def import_(file, gallery_path, on_duplicate, verify_key_file):
     """Add everyone in FILE (made by export), all or nothing.
 
     A name that is already enrolled stops the import unless --skip, --replace or
     --append says what to do. FILE must come from the same model as the gallery
     (or the gallery must be empty): otherwise re-embed one of them first.
     """
-    exported = archive.read(file)  # a bad file is refused before a gallery is created
+    key = signing.read_key(verify_key_file) if verify_key_file else None
+    exported = archive.read(file, verify_key=key)  # refused before a gallery is made
     with _open(gallery_path, create=True) as g:
         result = g.import_(exported, on_duplicate=on_duplicate or "refuse")
     click.echo(", ".join(f"{len(names)} {what}" for what, names in result.items())

@@ -13,6 +13,7 @@ import numpy as np
 
 from edge.align import align_face
 from edge.faces import FaceError, sharpness
+from gallery.errors import CorruptFile, GalleryBusy, ModelMismatch, NotWritable
 
 THUMBNAIL = 112
 MIN_FACE = 48          # pixels, the face box's shorter side
@@ -20,6 +21,10 @@ MIN_SHARPNESS = 25.0   # Laplacian variance of the 112 px thumbnail (sigma-2 blu
 MIN_SCORE = 0.9
 DOMINANT = 0.6         # a second enrollable face smaller than this share of the largest is
                        # a bystander; a larger one makes the photo ambiguous
+
+
+# What refuses everyone alike, said once rather than for each person of a batch.
+GALLERY_REFUSES = (ModelMismatch, GalleryBusy, NotWritable, CorruptFile)
 
 
 class EnrolError(Exception):
@@ -77,23 +82,29 @@ def snapshot_of(image, detector, source: str = "", min_face: int = MIN_FACE,
 
 
 def check_name(gallery, name: str, append: bool) -> str:
-    """The cleaned name, or EnrolError (bad name, duplicate without append, unknown with append).
+    """The name to enrol under, or EnrolError (bad name, duplicate without append,
+    unknown with append).
 
-    ``gallery`` None: there is no gallery yet, so no one is enrolled.
+    The cleaned name, or with ``append`` the person's stored spelling: names are one
+    person's without regard to case and Unicode form, so "alan turing" appends to
+    "Alan Turing". ``gallery`` None: there is no gallery yet, so no one is enrolled.
     """
     from gallery.errors import GalleryError
     from gallery.names import clean_name
 
     try:
         name = clean_name(name)
+        stored = gallery.person(name).name if gallery is not None and gallery.has(name) \
+            else None
     except GalleryError as exc:
         raise EnrolError(str(exc)) from None
-    exists = gallery is not None and gallery.has(name)
-    if exists and not append:
-        raise EnrolError(f"{name!r} is already enrolled (use --append to add a snapshot)")
-    if append and not exists:
+    if stored is not None and not append:
+        spelt = f" as {stored!r}" if stored != name else ""
+        raise EnrolError(f"{name!r} is already enrolled{spelt} (use --append to add a "
+                         "snapshot)")
+    if append and stored is None:
         raise EnrolError(f"{name!r} is not enrolled, nothing to append to")
-    return name
+    return stored or name
 
 
 def enrol(gallery, embedder, name: str, snapshots: list[Snapshot], append: bool = False) -> list[int]:
@@ -101,9 +112,11 @@ def enrol(gallery, embedder, name: str, snapshots: list[Snapshot], append: bool 
 
     ``embedder``: a thumbnail embedder (``Bundle.thumbnail_embedder``). A gallery of
     another model's embeddings raises its ModelMismatch as it is, so the caller can
-    name the bundle to re-embed it with; other refusals are EnrolError.
+    name the bundle to re-embed it with; a gallery no one can be enrolled into now
+    (``GALLERY_REFUSES``: busy, not writable, damaged) raises its own error too, so a
+    batch stops at the first person; other refusals are EnrolError.
     """
-    from gallery.errors import GalleryError, ModelMismatch
+    from gallery.errors import GalleryError
 
     if not snapshots:
         raise EnrolError("no snapshot to enrol")
@@ -115,7 +128,7 @@ def enrol(gallery, embedder, name: str, snapshots: list[Snapshot], append: bool 
                 ids.append(gallery.enrol(name, vec, embedder.sha256, snap.thumbnail,
                                          source=snap.source, quality=snap.sharpness,
                                          append=append or i > 0))
-    except ModelMismatch:
+    except GALLERY_REFUSES:
         raise
     except GalleryError as exc:
         raise EnrolError(str(exc)) from None

@@ -9,12 +9,14 @@
 Imports numpy and the standard library only (never click, OpenCV, the device runtime,
 tensorflow, keras or mtcnn). Its command is ``edge.cli_gallery``.
 """
-from .errors import (ChecksumMismatch, CorruptFile, DuplicatePerson, GalleryError,
-                     InvalidName, ModelMismatch, SchemaTooNew, UnknownPerson)
+from .errors import (AmbiguousName, BadSignature, ChecksumMismatch, CorruptFile,
+                     DuplicatePerson, GalleryBusy, GalleryError, InvalidName, ModelMismatch,
+                     NotWritable, SchemaTooNew, UnknownPerson)
 from .match import Match, Matcher
 from .names import clean_name
 from .store import Enrolment, Gallery, Person, default_path
 
-__all__ = ["ChecksumMismatch", "CorruptFile", "DuplicatePerson", "Enrolment", "Gallery",
-           "GalleryError", "InvalidName", "Match", "Matcher", "ModelMismatch", "Person",
+__all__ = ["AmbiguousName", "BadSignature", "ChecksumMismatch", "CorruptFile",
+           "DuplicatePerson", "Enrolment", "Gallery", "GalleryBusy", "GalleryError",
+           "InvalidName", "Match", "Matcher", "ModelMismatch", "NotWritable", "Person",
            "SchemaTooNew", "UnknownPerson", "clean_name", "default_path"]

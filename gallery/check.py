@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
+from collections import Counter, defaultdict
 
 import numpy as np
 
 from . import png
 from .errors import GalleryError, reembed_command
-from .names import clean_name
+from .names import clean_name, name_key
 from .values import check_sha256, short
 
 
@@ -41,6 +41,7 @@ def _invariants(rows, path) -> list[str]:
                 problems.append(f"name {name!r} is not in its clean form")
         except GalleryError as exc:
             problems.append(str(exc))
+    problems += _one_name_several_people(rows.people)
     with_embeddings = {person for _, person, *_ in rows.embeddings}
     problems += [f"{name!r} has no embeddings" for pid, name, _ in rows.people
                  if pid not in with_embeddings]
@@ -59,3 +60,16 @@ def _invariants(rows, path) -> list[str]:
         except (GalleryError, TypeError) as exc:
             problems.append(f"enrolment {eid}: {exc}")
     return problems
+
+
+def _one_name_several_people(people) -> list[str]:
+    """Names that differ only by case or Unicode form ("Ada", "ADA"): one name now, but
+    kept apart in a gallery made before that rule, until renamed."""
+    spellings = defaultdict(list)
+    for _, name, _ in people:
+        if isinstance(name, str) and name_key(name):
+            spellings[name_key(name)].append(name)
+    return [f"{' and '.join(map(repr, sorted(names)))} are one name (case and Unicode form "
+            f"aside) but {len(names)} people: rename or remove all but one (edge-gallery "
+            "rename, edge-gallery remove take the name exactly as listed)"
+            for names in spellings.values() if len(names) > 1]

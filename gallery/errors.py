@@ -22,7 +22,12 @@ class UnknownPerson(GalleryError):
 
 
 class DuplicatePerson(GalleryError):
-    """Someone of that name is already enrolled."""
+    """Someone of that name is already enrolled (case and Unicode form aside)."""
+
+
+class AmbiguousName(GalleryError):
+    """A name that means several people of a gallery made before names were compared
+    without regard to case (``edge-gallery check`` lists them)."""
 
 
 class ModelMismatch(GalleryError):
@@ -46,27 +51,47 @@ class ChecksumMismatch(CorruptFile):
     """An export file whose contents do not match its manifest."""
 
 
+class BadSignature(CorruptFile):
+    """An export not signed with the key it was checked against (``gallery.signing``)."""
+
+
 class SchemaTooNew(GalleryError):
     """A gallery written by a newer siamese-edge than this one."""
 
 
-def reembed_command(gallery, bundle: str = "NEW", variant: str | None = None) -> str:
-    """The ``edge-gallery reembed`` command that re-embeds the gallery file ``gallery``
-    with ``bundle`` (its ``variant``), ready to paste.
+class GalleryBusy(GalleryError):
+    """Another program kept the gallery's write lock for longer than the wait."""
 
+
+class NotWritable(GalleryError):
+    """The gallery cannot be opened or written there: a read-only file or folder, a
+    path under a file, a full or failing disk (``gallery.access`` says which)."""
+
+
+def _command(gallery, *words: str) -> str:
+    """``edge-gallery WORDS...`` for the gallery file ``gallery``, ready to paste:
     ``--gallery`` is given unless ``gallery`` is the file edge-gallery opens without it
-    ($EDGE_GALLERY, else ``store.default_path()``); NEW stands for a bundle the caller
-    does not know.
-    """
+    ($EDGE_GALLERY, else ``store.default_path()``)."""
     from .store import default_path  # the store imports this module
 
-    words = ["edge-gallery", "reembed", "--bundle", str(bundle)]
-    if variant:
-        words += ["--variant", variant]
+    words = ["edge-gallery", *words]
     path = Path(gallery).resolve()
     if path != Path(os.environ.get("EDGE_GALLERY") or default_path()).resolve():
         words += ["--gallery", str(path)]
     return " ".join(shlex.quote(w) for w in words)
+
+
+def reembed_command(gallery, bundle: str = "NEW", variant: str | None = None) -> str:
+    """The ``edge-gallery reembed`` command that re-embeds the gallery file ``gallery``
+    with ``bundle`` (its ``variant``), ready to paste; NEW stands for a bundle the
+    caller does not know."""
+    return _command(gallery, "reembed", "--bundle", str(bundle),
+                    *(["--variant", variant] if variant else []))
+
+
+def check_command(gallery) -> str:
+    """The ``edge-gallery check`` command for the gallery file ``gallery``, to paste."""
+    return _command(gallery, "check")
 
 
 def model_mismatch(gallery, stored: str, offered: str, bundle: str = "NEW",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from . import access
 from .errors import CorruptFile, GalleryError, SchemaTooNew
 
 BUSY_TIMEOUT_S = 10.0
@@ -40,16 +41,18 @@ VERSION = len(MIGRATIONS)
 
 
 def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
-    """A connection to the gallery at ``path``, WAL mode, migrated to ``VERSION``."""
+    """A connection to the gallery at ``path``, WAL mode, migrated to ``VERSION``.
+
+    A file, folder or lock in the way is one GalleryError saying which
+    (``gallery.access``); a file that is not a gallery, or a damaged one, CorruptFile.
+    """
     path = Path(path)
-    if not path.exists():
-        if not create:
-            raise GalleryError(f"no gallery at {path} (enrol someone with edge-enroll, "
-                               "or pass --gallery PATH)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-    elif path.is_dir():
-        raise GalleryError(f"{path} is a folder, not a gallery file")
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    access.prepare(path, create)
+    doing = "open" if path.exists() else "make"
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except sqlite3.OperationalError as exc:
+        raise access.explain(path, exc, doing) from None
     conn.text_factory = _text
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -60,6 +63,8 @@ def connect(path: str | Path, create: bool = True) -> sqlite3.Connection:
         migrate(conn, path)
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # garbled schema text
         conn.close()
+        if access.is_access_error(exc):  # busy, read-only, cannot open: not damage
+            raise access.explain(path, exc, doing) from None
         raise CorruptFile(f"{path} is not a readable gallery ({exc})") from None
     except BaseException:
         conn.close()

@@ -15,16 +15,17 @@ from __future__ import annotations
 import difflib
 import functools
 import sqlite3
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import schema
+from . import access, schema
 from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, UnknownPerson,
                      model_mismatch)
-from .names import clean_name
+from .names import clean_name, name_key, pick
 from .values import check_sha256, now, thumbnail_png, unit_vector
 
 
@@ -41,13 +42,22 @@ def open_existing(path: str | Path | None = None) -> "Gallery | None":
     return Gallery(path, create=False) if path.exists() else None
 
 
+def _as(name: str, same: list[tuple[int, str]]) -> str:
+    """The words " as 'Alan Turing'" when ``name`` is enrolled under another spelling."""
+    spellings = sorted({spelt for _, spelt in same if spelt != name})
+    return f" as {' and '.join(map(repr, spellings))}" if spellings else ""
+
+
 def _reads(method):
-    """Report a damaged file as one CorruptFile, whatever broke on reading it."""
+    """Report a damaged file as one CorruptFile, whatever broke on reading it, and a
+    file SQLite cannot get at as what stands in the way (``access.explain``)."""
     @functools.wraps(method)
     def read(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.OperationalError:  # busy, locked, read-only: not damage
+        except sqlite3.OperationalError as exc:  # busy, locked, read-only: not damage
+            if access.is_access_error(exc):
+                raise access.explain(self.path, exc, "read") from None
             raise
         except (sqlite3.DatabaseError, TypeError, ValueError, KeyError) as exc:
             raise CorruptFile(f"{self.path} looks damaged ({type(exc).__name__}: {exc}); "
@@ -91,13 +101,16 @@ class Rows:
 class Gallery:
     """A gallery file, opened (and created, unless ``create=False``) at ``path``.
 
-    Every write is one transaction; ``with gallery.batch():`` groups several.
+    Every write is one transaction; ``with gallery.batch():`` groups several. The
+    first write of each Gallery runs SQLite's quick check first, and a damaged file is
+    refused (CorruptFile) rather than written into.
     """
 
     def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path) if path is not None else default_path()
         self._conn = schema.connect(self.path, create=create)
         self._depth = 0
+        self._sound = False  # the quick check has passed
 
     def close(self) -> None:
         self._conn.close()
@@ -112,27 +125,59 @@ class Gallery:
 
     @contextmanager
     def batch(self):
-        """Group the writes inside into one transaction: all of them or none."""
+        """Group the writes inside into one transaction: all of them or none.
+
+        A gallery that cannot be written (busy beyond ``schema.BUSY_TIMEOUT_S``, a
+        read-only file or folder, a full disk) is one GalleryError saying which; a
+        damaged one is CorruptFile (``_require_sound``).
+        """
         conn, depth = self._conn, self._depth
-        conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT s{depth}")
+        try:
+            conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT s{depth}")
+        except sqlite3.OperationalError as exc:
+            self._refuse(exc)
+            raise
         self._depth += 1
         try:
+            if not self._sound:
+                self._require_sound()
             yield self
-        except BaseException:
+        except BaseException as exc:
             self._depth = depth
             if depth == 0:
                 schema.rollback(conn)
             elif conn.in_transaction:
                 conn.execute(f"ROLLBACK TO s{depth}")
                 conn.execute(f"RELEASE s{depth}")
+            self._refuse(exc)
             raise
         self._depth = depth
         try:
             conn.execute("COMMIT" if depth == 0 else f"RELEASE s{depth}")
-        except BaseException:
+        except BaseException as exc:
             if depth == 0:
                 schema.rollback(conn)
+            self._refuse(exc)
             raise
+
+    def _require_sound(self) -> None:
+        """Refuse to write into a damaged file: SQLite's quick check (its integrity
+        check without comparing indexes with tables, each page read once: little next
+        to detecting and embedding a face) before the first write of this Gallery."""
+        try:
+            problems = self.integrity(quick=True)
+        except sqlite3.DatabaseError as exc:
+            self._refuse(exc)
+            raise
+        if problems:
+            raise access.damaged(self.path, problems[0], len(problems) - 1)
+        self._sound = True
+
+    def _refuse(self, exc: BaseException) -> None:
+        """Raise ``access.refusal`` for ``exc`` met writing; return if there is none."""
+        refusal = access.refusal(self.path, exc)
+        if refusal is not None:
+            raise refusal from None
 
     @contextmanager
     def snapshot(self):
@@ -161,7 +206,9 @@ class Gallery:
 
         ``thumbnail`` is the aligned face crop the embedding was made from: a uint8
         grey (HxW) or BGR (HxWx3) array, or PNG bytes. A name already enrolled is
-        refused unless ``append`` (which adds another embedding to that person).
+        refused unless ``append`` (which adds another embedding to that person); names
+        are one person's without regard to case and Unicode form (``names.name_key``),
+        so appending to "alan turing" adds to "Alan Turing", who keeps that spelling.
         ``created`` (the enrolment's) and ``person_created`` (the person's, if new) are
         now unless given: an import keeps the times of the gallery it came from.
         """
@@ -173,15 +220,15 @@ class Gallery:
         with self.batch():
             self._require_model(model, vector.size)
             conn = self._conn
-            row = conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-            if row is None:
+            same = self._same_name(name)
+            if not same:
                 pid = conn.execute("INSERT INTO people (name, created) VALUES (?, ?)",
                                    (name, person_created or now())).lastrowid
             elif append:
-                pid = row[0]
+                pid = pick(name, same, self.path)
             else:
-                raise DuplicatePerson(f"{name!r} is already enrolled: append another "
-                                      "embedding, or choose another name")
+                raise DuplicatePerson(f"{name!r} is already enrolled{_as(name, same)}: "
+                                      "append another embedding, or choose another name")
             eid = conn.execute(
                 "INSERT INTO embeddings (person, vector, dim, model_sha256, source, quality,"
                 " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -214,11 +261,10 @@ class Gallery:
         new = clean_name(new)
         with self.batch():
             pid = self._person_id(old)
-            other = self._conn.execute("SELECT id FROM people WHERE name = ?",
-                                       (new,)).fetchone()
-            if other is not None and other[0] != pid:
-                raise DuplicatePerson(f"{new!r} is already enrolled; remove them first "
-                                      "or choose another name")
+            others = [(i, n) for i, n in self._same_name(new) if i != pid]
+            if others:
+                raise DuplicatePerson(f"{new!r} is already enrolled{_as(new, others)}; "
+                                      "remove them first or choose another name")
             self._conn.execute("UPDATE people SET name = ? WHERE id = ?", (new, pid))
         return new
 
@@ -227,9 +273,11 @@ class Gallery:
 
         ``embedder`` has ``sha256`` (str) and ``embed(faces) -> (N, D) float32`` taking a
         list of uint8 face images. ``progress(done, total)`` is called after each batch.
-        Returns how many embeddings changed.
+        Returns how many embeddings changed. A damaged file is refused before any work.
         """
         from .reembed import reembed
+        if not self._sound:  # the faces are read before the write: check them first
+            self._require_sound()
         return reembed(self, embedder, batch_size=batch_size, progress=progress)
 
     def replace_embeddings(self, vectors: dict, model_sha256: str) -> int:
@@ -256,44 +304,55 @@ class Gallery:
         return changed
 
     @_reads
-    def export(self, path: str | Path) -> dict:
-        """Write everything to a portable, checksummed file; returns what it holds."""
+    def export(self, path: str | Path, sign_key: bytes | None = None) -> dict:
+        """Write everything to a portable, checksummed file (signed with ``sign_key``:
+        see ``gallery.signing``); returns what it holds."""
         from .archive import export
-        return export(self, path)
+        return export(self, path, sign_key)
 
-    def import_(self, source, on_duplicate: str = "refuse") -> dict:
+    def import_(self, source, on_duplicate: str = "refuse",
+                verify_key: bytes | None = None) -> dict:
         """Add everyone in an export file (or its ``archive.read``), in one transaction.
 
         ``on_duplicate`` is "refuse", "skip", "replace" or "append"; see ``archive.import_``.
+        With ``verify_key``, an export file not signed with that key is refused.
         """
         from .archive import import_
-        return import_(self, source, on_duplicate=on_duplicate)
+        return import_(self, source, on_duplicate=on_duplicate, verify_key=verify_key)
 
     # -- reads --------------------------------------------------------------------------
 
+    def _same_name(self, name: str) -> list[tuple[int, str]]:
+        """(id, stored name) of everyone whose name is ``name`` without regard to case
+        and Unicode form: one person, or several in a gallery from before that rule."""
+        key = name_key(name)
+        return [(pid, spelt) for pid, spelt in self._conn.execute("SELECT id, name FROM people")
+                if (name_key(spelt) == key if key else spelt == name)]
+
     def _person_id(self, name: str) -> int:
-        try:
-            name = clean_name(name)
-        except InvalidName:
-            raise UnknownPerson(f"no one named {name!r} in {self.path}") from None
-        row = self._conn.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        """The id of the person ``name`` means (any case or Unicode form of their name);
+        UnknownPerson, or AmbiguousName for a gallery holding both "Ada" and "ADA"."""
+        if not isinstance(name, str):
+            raise UnknownPerson(f"no one named {name!r} in {self.path}")
+        name = unicodedata.normalize("NFC", name).strip()  # found even if no longer valid
+        pid = pick(name, self._same_name(name), self.path)
+        if pid is None:
             names = [r[0] for r in self._conn.execute("SELECT name FROM people")]
             close = difflib.get_close_matches(name, names, n=1) or \
                 [n for n in names if name.casefold() in n.casefold()][:1]
             hint = f" (did you mean {close[0]!r}?)" if close else " (see edge-gallery list)"
             raise UnknownPerson(f"no one named {name!r} in {self.path}{hint}")
-        return row[0]
+        return pid
 
     @_reads
     def has(self, name: str) -> bool:
-        """Whether someone is enrolled under ``name`` (as cleaned for storing)."""
+        """Whether someone is enrolled under ``name``, without regard to case and
+        Unicode form (``person(name).name`` is their stored spelling)."""
         try:
             name = clean_name(name)
         except InvalidName:
             return False
-        row = self._conn.execute("SELECT 1 FROM people WHERE name = ?", (name,)).fetchone()
-        return row is not None
+        return bool(self._same_name(name))
 
     @_reads
     def people(self) -> list[Person]:
@@ -393,8 +452,14 @@ class Gallery:
         """
         pragma = "quick_check" if quick else "integrity_check"
         with self.snapshot():
-            problems = [f"sqlite: {r[0]}" for r in self._conn.execute(f"PRAGMA {pragma}")
-                        if r[0] != "ok"]
+            try:
+                rows = self._conn.execute(f"PRAGMA {pragma}").fetchall()
+            except MemoryError:  # SQLite's NOMEM: a damaged record claiming gigabytes
+                return ["sqlite: a record claims more memory than there is: its length is "
+                        "damaged"]
+            problems = [f"sqlite: {line}" for r in rows if r[0] != "ok"
+                        for line in str(r[0]).splitlines()
+                        if not line.startswith("*** in database")]
             problems += [f"sqlite: row {r[1]} of {r[0]} points at a missing {r[2]} row"
                          for r in self._conn.execute("PRAGMA foreign_key_check")]
         return problems

@@ -3,7 +3,9 @@ refusal never changes the gallery (compared entry by entry before and after)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,7 +15,9 @@ from click.testing import CliRunner
 from edge.bundle import load_bundle
 from edge.cli_enroll import main as enroll
 from edge.cli_gallery import cli as gallery_cli
-from tests.edge_support import BUNDLE, gallery_state, orl, write
+from gallery import schema
+from tests.conftest import damage_a_page, write_locked
+from tests.edge_support import BUNDLE, error_lines, gallery_state, orl, write
 
 pytestmark = pytest.mark.edge
 
@@ -148,9 +152,23 @@ def test_one_bad_photo_refuses_the_whole_person(gallery, photos):
     ("x" * 65, "65 characters long; the limit is 64"),
     ("Ada\x07Lovelace", "control character U+0007"),
     ("Ada\u202eLovelace", "control character U+202E"),
+    ("\u200b", "a name needs a visible character"),
+    ("\ufeff\u200d ", "a name needs a visible character"),
+    ("\u0301", "a name needs a visible character"),
+    ("Ada\u200bLovelace", "invisible control character U+200B (ZERO WIDTH SPACE)"),
 ])
 def test_bad_names_are_refused(gallery, photos, name, reason):
     refused(gallery, name, "--image", photos["other"], match=reason)
+
+
+def test_names_are_one_without_regard_to_case(gallery, photos):
+    """Typed "ada" or "ADA", Ada is a duplicate, or with --append gets more faces (as Ada)."""
+    refused(gallery, "ada", "--image", photos["good2"],
+            match="'ada' is already enrolled as 'Ada' (use --append")
+    out = enrolled(gallery, "ADA", "--append", "--image", photos["good2"])
+    assert out.startswith("enrolled Ada: 1 snapshot, 2 stored faces in all (gallery ")
+    people, _ = gallery_state(gallery)
+    assert [(name, len(faces)) for name, faces in people] == [("Ada", 2)]
 
 
 def test_a_unicode_name_is_accepted(gallery, photos):
@@ -225,6 +243,71 @@ def test_from_dir_creates_the_gallery_only_for_someone_to_store(tmp_path, photos
     assert result.exit_code == 1 and "1 of 3 people enrolled" in result.stdout, result.output
     people, _ = gallery_state(path)
     assert [n for n, _ in people] == ["Fred"]
+
+
+# -- a gallery that cannot be written: one line, exit 1, nothing written ----------------
+
+def test_a_read_only_gallery_file(gallery, photos, read_only):
+    read_only(gallery)
+    why = f"cannot write the gallery {gallery}: the file is read-only; nothing was written"
+    refused(gallery, "Bob", "--image", photos["other"], match=why)
+    refused(gallery, "Ada", "--append", "--image", photos["good2"], match=why)
+
+
+def test_a_gallery_in_a_read_only_folder(gallery, photos, tmp_path, read_only):
+    folder = tmp_path / "shelf"
+    folder.mkdir()
+    path = Path(shutil.copy(gallery, folder / "g.db"))
+    read_only(folder)
+    line = refused(folder / "new.db", "Bob", "--image", photos["other"],
+                   match=f"cannot make the gallery {folder / 'new.db'}: the folder {folder} "
+                         "is read-only")
+    assert line.startswith("Error: cannot make")
+    result = run("Bob", "--image", photos["other"], "--gallery", path)
+    assert result.exit_code == 1 and error_lines(result.stderr) == [
+        f"Error: cannot open the gallery {path}: its folder {folder} is read-only, and "
+        "SQLite keeps its -wal and -shm files beside the gallery"]
+    assert os.listdir(folder) == ["g.db"] and path.read_bytes() == gallery.read_bytes()
+
+
+def test_a_gallery_path_under_a_file(tmp_path, photos):
+    notes = tmp_path / "somefile.txt"
+    notes.write_text("not a folder")
+    for args in (["Bob", "--image", photos["other"]], ["--from-dir", Path(photos["good"]).parent]):
+        refused(notes / "g.db", *args,
+                match=f"no gallery can be at {notes / 'g.db'}: {notes} is a file, not a folder")
+    assert notes.read_text() == "not a folder"
+
+
+def test_a_gallery_busy_beyond_the_wait(gallery, photos, tmp_path, monkeypatch):
+    """Another process holds the write lock for longer than the busy wait (10 s; half a
+    second here): the gallery is busy, said once, even for a folder of people."""
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_S", 0.5)
+    root = tmp_path / "people"
+    for name in ("Bob", "Cy"):
+        (root / name).mkdir(parents=True)
+        shutil.copy(photos["other"], root / name / "1.png")
+    busy = (f"the gallery {gallery} is busy: another program has been writing to it for "
+            "over 0.5 s (an enrolment, an import or a re-embedding?); nothing was written")
+    with write_locked(gallery):
+        refused(gallery, "Bob", "--image", photos["other"], match=busy)
+        refused(gallery, "Ada", "--append", "--image", photos["good2"], match=busy)
+        refused(gallery, "--from-dir", root, match=busy)
+    assert "enrolled Bob" in enrolled(gallery, "Bob", "--image", photos["other"])
+
+
+def test_a_damaged_gallery_is_refused(gallery, photos):
+    """SQLite's quick check runs before the first write: a gallery with a damaged page
+    (where enrolment itself never reads) is refused, pointing at edge-gallery check."""
+    enrolled(gallery, "Bob", "--image", photos["other"])
+    enrolled(gallery, "Cy", "--image", photos["bystander"])
+    damage_a_page(gallery)
+    refused(gallery, "Dan", "--image", photos["good2"],
+            match=f"the gallery {gallery} is damaged (sqlite: ")
+    line = refused(gallery, "Ada", "--append", "--image", photos["good2"], match="damaged")
+    assert line.endswith(f"; nothing was written: see edge-gallery check --gallery {gallery}")
+    checked = CliRunner().invoke(gallery_cli, ["check", "--gallery", str(gallery)])
+    assert checked.exit_code == 1 and "damaged" in checked.stdout
 
 
 @pytest.fixture

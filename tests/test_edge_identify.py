@@ -3,6 +3,8 @@ ORL photos of enrolled people and strangers, and on a video clip made from them.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -12,7 +14,7 @@ from click.testing import CliRunner
 
 from edge.metrics import clip_naming
 from edge.track import UNKNOWN, Tracker, iou
-from tests.edge_support import BUNDLE, orl, write
+from tests.edge_support import BUNDLE, error_lines, orl, write
 
 pytestmark = pytest.mark.edge
 
@@ -334,6 +336,29 @@ def test_a_gallery_that_does_not_exist_is_refused_and_not_made(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"Error: no gallery at {typo}: enrol someone first")
     assert "edge-enroll NAME --image PHOTO --gallery" in lines[0]
     assert not typo.parent.exists()
+
+
+def test_a_gallery_that_cannot_be_opened_or_made_is_one_line(enrolled_gallery, tmp_path,
+                                                            read_only):
+    """In a read-only folder (SQLite needs it for the -wal and -shm files), or under a
+    file even with --serve (which makes a gallery to enrol into): one line, exit 1."""
+    write(tmp_path / "a.png", orl(1, 3))
+    folder = tmp_path / "shelf"
+    folder.mkdir()
+    path = Path(shutil.copy(enrolled_gallery, folder / "g.db"))
+    read_only(folder)
+    notes = tmp_path / "somefile.txt"
+    notes.write_text("not a folder")
+    for args, line in (
+            (["--gallery", path], f"Error: cannot open the gallery {path}: its folder "
+                                  f"{folder} is read-only, and SQLite keeps its -wal and "
+                                  "-shm files beside the gallery"),
+            (["--gallery", notes / "g.db", "--serve", "127.0.0.1:0"],
+             f"Error: no gallery can be at {notes / 'g.db'}: {notes} is a file, not a folder")):
+        result = identify("--images", tmp_path / "a.png", *args)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert error_lines(result.stderr) == [line]
+    assert os.listdir(folder) == ["g.db"] and notes.read_text() == "not a folder"
 
 
 def test_an_unreadable_photo_is_said_and_the_rest_are_identified(enrolled_gallery, tmp_path):

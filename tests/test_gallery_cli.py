@@ -3,8 +3,10 @@ import ast
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 import types
 import zipfile
 from pathlib import Path
@@ -14,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 import gallery
-from gallery import Gallery
+from gallery import Gallery, schema
 from edge.cli_gallery import cli
+from tests.conftest import write_locked
 
 MODEL_A = hashlib.sha256(b"model a").hexdigest()
 MODEL_B = hashlib.sha256(b"model b").hexdigest()
@@ -100,6 +103,25 @@ def test_remove_rename_and_user_errors(db):
         == ["Ada Lovelace", "Zoë"]
 
 
+def test_names_are_found_without_regard_to_case(db):
+    fails("rename", "zoë", "ADA", "--gallery", db, match="'ADA' is already enrolled as 'Ada'")
+    assert ok("rename", "ZOË", "Zoë Lovelace", "--gallery", db) == \
+        "renamed Zoë to Zoë Lovelace\n"
+    assert "Zoë Lovelace: enrolled" in ok("show", "ZOË LOVELACE", "--gallery", db)
+    assert "removed Ada" in ok("remove", "-y", "ada", "--gallery", db)
+    fails("rename", "李小龙", "\u200b\u200d", "--gallery", db, match="visible character")
+
+
+def test_check_reports_names_differing_only_by_case(db):
+    with Gallery(db) as g:  # as a gallery made before names were compared so
+        g._conn.execute("UPDATE people SET name = 'ADA' WHERE name = 'Zoë'")
+    result = run("check", "--gallery", db)
+    assert result.exit_code == 1
+    assert "'ADA' and 'Ada' are one name (case and Unicode form aside)" in result.stdout
+    assert "Ada" in ok("show", "Ada", "--gallery", db)  # each found by its own spelling
+    fails("show", "ada", "--gallery", db, match="'ada' could be 'ADA' or 'Ada'")
+
+
 def test_remove_asks_first_unless_yes(db, monkeypatch):
     from edge import cli_gallery
 
@@ -159,6 +181,37 @@ def test_export_import_check(db, tmp_path):
     fails("import", out, "--gallery", tmp_path / "b.db", match="reembed")
 
 
+def test_an_export_that_would_unpack_to_too_much_is_refused(tmp_path):
+    from tests.test_gallery_archive import MiB, zip_of_zeros
+
+    bomb = zip_of_zeros(tmp_path / "bomb.zip", {"data.json": 65 * MiB})
+    fails("import", bomb, "--gallery", tmp_path / "g.db",
+          match="data.json would unpack to 65.0 MiB, more than the 64.0 MiB")
+    assert not (tmp_path / "g.db").exists()
+
+
+def test_signed_export_and_import(db, tmp_path):
+    (tmp_path / "key").write_text("a shared secret of 32 bytes....\n")
+    (tmp_path / "other").write_text("another secret, of 32 bytes too.\n")
+    (tmp_path / "short").write_text("short\n")
+    signed = tmp_path / "signed.zip"
+    assert "to " + str(signed) + " (signed)" in ok(
+        "export", signed, "--gallery", db, "--sign-key-file", tmp_path / "key")
+    ok("export", tmp_path / "plain.zip", "--gallery", db)
+    new = tmp_path / "new.db"
+    fails("import", signed, "--gallery", new, "--verify-key-file", tmp_path / "other",
+          match=f"{signed} is not signed with this key, or was changed after it was signed")
+    fails("import", tmp_path / "plain.zip", "--gallery", new, "--verify-key-file",
+          tmp_path / "key", match="is not signed, and a signed export was asked for")
+    fails("import", signed, "--gallery", new, "--verify-key-file", tmp_path / "short",
+          match="holds 5 bytes; a key needs at least 16")
+    fails("export", tmp_path / "x.zip", "--gallery", db, "--sign-key-file", tmp_path / "none",
+          match="cannot read the key file")
+    assert not new.exists() and not (tmp_path / "x.zip").exists()
+    assert "3 added" in ok("import", signed, "--gallery", new, "--verify-key-file",
+                           tmp_path / "key")
+
+
 def test_check_reports_problems(db):
     with Gallery(db) as g:
         g._conn.execute("DELETE FROM thumbnails")
@@ -203,6 +256,82 @@ def test_reembed_with_a_bundle(db, monkeypatch):
     assert asked[-1] == "fp32"
     with Gallery(db) as g:
         assert g.models() == [MODEL_B]
+
+
+# -- a gallery that cannot be written: one line, exit 1, nothing written ----------------
+
+@pytest.fixture
+def writes(tmp_path, monkeypatch):
+    """Each verb that writes the gallery, as arguments: remove, rename, import (of an
+    export holding someone new) and reembed (with a bundle of numpy)."""
+    with Gallery(tmp_path / "other.db") as g:
+        g.enrol("Bob", np.ones(64), MODEL_A, face(9))
+        g.export(tmp_path / "bob.zip")
+
+    class Embedder:
+        sha256 = MODEL_B
+
+        def embed(self, faces):
+            return np.stack(faces).reshape(len(faces), -1)[:, :32].astype(np.float32) + 1
+
+    bundle = types.ModuleType("edge.bundle")
+    bundle.load_embedder = lambda name, threads, variant=None: Embedder()
+    monkeypatch.setitem(sys.modules, "edge.bundle", bundle)
+    return [["remove", "-y", "Ada"], ["rename", "Ada", "Ada Lovelace"],
+            ["import", tmp_path / "bob.zip"], ["reembed", "--bundle", "new"]]
+
+
+def test_verbs_that_write_refuse_a_read_only_gallery_file(db, writes, read_only):
+    stored = db.read_bytes()
+    read_only(db)
+    for args in writes:
+        fails(*args, "--gallery", db,
+              match=f"cannot write the gallery {db}: the file is read-only; nothing was written")
+    assert "3 people, 3 embeddings" in ok("list", "--gallery", db)  # reading it is fine
+    assert db.read_bytes() == stored
+
+
+def test_a_gallery_in_a_read_only_folder(db, writes, tmp_path, read_only):
+    """SQLite keeps a gallery's -wal and -shm files beside it, so even reading needs the
+    folder writable: every verb says so, and a new gallery is not made there."""
+    folder = tmp_path / "shelf"
+    folder.mkdir()
+    path = Path(shutil.copy(db, folder / "g.db"))
+    read_only(folder)
+    for args in [["list"], *writes]:
+        fails(*args, "--gallery", path, match=f"the gallery {path}: its folder {folder} is "
+                                              "read-only, and SQLite keeps its -wal and -shm")
+    fails("import", writes[2][1], "--gallery", folder / "new.db",
+          match=f"cannot make the gallery {folder / 'new.db'}: the folder {folder} is read-only")
+    refusal = "Permission denied" if os.geteuid() else "Operation not permitted"  # chattr
+    fails("export", folder / "copy.zip", "--gallery", db,
+          match=f"cannot write {folder / 'copy.zip'}: {refusal}")
+    assert os.listdir(folder) == ["g.db"] and path.read_bytes() == db.read_bytes()
+
+
+def test_a_gallery_path_under_a_file(writes, tmp_path):
+    notes = tmp_path / "somefile.txt"
+    notes.write_text("not a folder")
+    path = notes / "g.db"
+    for args in [["list"], ["check"], *writes]:
+        fails(*args, "--gallery", path,
+              match=f"no gallery can be at {path}: {notes} is a file, not a folder")
+    assert notes.read_text() == "not a folder"
+
+
+def test_a_gallery_busy_beyond_the_wait(db, writes, monkeypatch):
+    """Another process holds the write lock for longer than the busy wait (10 s; half a
+    second here): each verb that writes says the gallery is busy; readers go on."""
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_S", 0.5)
+    with write_locked(db):
+        for args in writes:
+            start = time.monotonic()
+            fails(*args, "--gallery", db, match=f"the gallery {db} is busy: another program "
+                                                "has been writing to it for over 0.5 s")
+            assert time.monotonic() - start >= 0.5
+        assert "3 people, 3 embeddings" in ok("list", "--gallery", db)
+    assert json.loads(ok("list", "--gallery", db, "--json"))["models"] == [MODEL_A]
+    assert "3 people, 3 embeddings" in ok("list", "--gallery", db)
 
 
 def test_runs_as_a_module(db):
@@ -261,7 +390,8 @@ def test_damaged_gallery_file_never_gives_a_traceback(db, tmp_path):
             damaged[rng.randrange(len(damaged))] ^= rng.randrange(1, 256)
         path = tmp_path / f"damaged{trial}.db"
         path.write_bytes(damaged)
-        for args in (["list"], ["check"], ["show", "Ada"], ["export", tmp_path / "x.zip"]):
+        for args in (["list"], ["check"], ["show", "Ada"], ["export", tmp_path / "x.zip"],
+                     ["rename", "Ada", "Eve"], ["remove", "-y", "Zoë"]):
             result = run(*args, "--gallery", path)
             assert result.exit_code in (0, 1), result.output
             assert result.exception is None or isinstance(result.exception, SystemExit), \

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 import gallery as gallery_package
-from gallery import (CorruptFile, DuplicatePerson, Gallery, GalleryError, InvalidName,
-                     ModelMismatch, SchemaTooNew, UnknownPerson, clean_name, png, schema)
+from tests.conftest import damage_a_page
+from gallery import (AmbiguousName, CorruptFile, DuplicatePerson, Gallery, GalleryError,
+                     InvalidName, ModelMismatch, SchemaTooNew, UnknownPerson, clean_name, png,
+                     schema)
 
 MODEL_A = hashlib.sha256(b"model a").hexdigest()
 MODEL_B = hashlib.sha256(b"model b").hexdigest()
@@ -188,6 +190,85 @@ def test_bad_names_refused(gallery, name):
     assert gallery.people() == []
 
 
+@pytest.mark.parametrize("name, reason", [
+    ("\u200b", "visible character"), ("\u200d", "visible character"),
+    ("\u200c\u200d", "visible character"), ("\ufeff", "visible character"),
+    ("\u0301", "visible character"), (" \u200b\u00a0\u3000", "visible character"),
+    ("\u3164", "visible character"), ("\u2800\u2800", "visible character"),
+    ("\u0301\u0308", "visible character"),
+    ("Ada\u200bBob", "invisible control character U+200B (ZERO WIDTH SPACE)"),
+    ("Ada\ufeff", "invisible control character U+FEFF"),
+    ("Ada\u00adBob", "invisible control character U+00AD (SOFT HYPHEN)"),
+    ("Ada\u3164Bob", "invisible character U+3164 (HANGUL FILLER)"),
+    ("Ada\u2028Bob", "invisible character U+2028 (LINE SEPARATOR)"),
+    ("Ada\u200d", "joins nothing"), ("\u200cAda", "joins nothing"),
+    ("Ada \u200dBob", "joins nothing"), ("Ada\u200d\u200dBob", "joins nothing"),
+    ("\u0301Ada", "begins with the combining mark U+0301"),
+])
+def test_invisible_names_and_characters_refused(gallery, name, reason):
+    """Nothing but invisible characters is no name; invisible characters inside one are
+    refused rather than stripped, so what is stored is what was given."""
+    with pytest.raises(InvalidName, match=re.escape(reason)) as info:
+        gallery.enrol(name, vec(1), MODEL_A, face(1))
+    assert "\n" not in str(info.value) and "\u2028" not in str(info.value)
+    assert gallery.people() == []
+
+
+@pytest.mark.parametrize("same", ["alan turing", "ALAN TURING", " Alan  Turing ",
+                                  "\uff21\uff4c\uff41\uff4e \uff34\uff55\uff52\uff49\uff4e\uff47",
+                                  "alan\u00a0turing"])
+def test_names_are_one_without_regard_to_case(gallery, same):
+    """One person, whether typed "Alan Turing", "alan turing" or "ＡＬＡＮ ＴＵＲＩＮＧ": who
+    keeps the spelling first enrolled; every verb finds them by any of these spellings."""
+    gallery.enrol("Alan Turing", vec(1), MODEL_A, face(1))
+    gallery.enrol("Bob", vec(2), MODEL_A, face(2))
+    with pytest.raises(DuplicatePerson, match="already enrolled"):
+        gallery.enrol(same, vec(3), MODEL_A, face(3))
+    assert gallery.has(same) and gallery.person(same).name == "Alan Turing"
+    gallery.enrol(same, vec(3), MODEL_A, face(3), append=True)
+    assert [(p.name, len(p.enrolments)) for p in gallery.people()] == [("Alan Turing", 2),
+                                                                      ("Bob", 1)]
+    with pytest.raises(DuplicatePerson, match="'Alan Turing'"):
+        gallery.rename("Bob", same)
+    assert gallery.rename(same, "Alan M. Turing") == "Alan M. Turing"
+    assert gallery.rename("alan m. turing", "ALAN M. TURING") == "ALAN M. TURING"  # respelt
+    assert gallery.remove("Alan M. Turing") == 2
+    assert [p.name for p in gallery.people()] == ["Bob"] and gallery.check() == []
+
+
+def test_the_message_gives_the_stored_spelling(gallery):
+    gallery.enrol("Alan Turing", vec(1), MODEL_A, face(1))
+    with pytest.raises(DuplicatePerson, match="'alan turing' is already enrolled as "
+                                              "'Alan Turing'"):
+        gallery.enrol("alan turing", vec(2), MODEL_A, face(2))
+    persian = "\u0645\u062d\u0645\u062f\u200c\u0639\u0644\u06cc"  # with a non-joiner
+    gallery.enrol(persian, vec(3), MODEL_A, face(3))
+    with pytest.raises(DuplicatePerson):  # typed without it: the same name
+        gallery.enrol(persian.replace("\u200c", ""), vec(4), MODEL_A, face(4))
+
+
+def test_names_differing_only_by_case_in_an_older_gallery(gallery):
+    """A gallery made before the rule may hold "Ada" and "ADA": it still opens, each is
+    found by its exact spelling, any other spelling is ambiguous, and check says so."""
+    gallery.enrol("Ada", vec(1), MODEL_A, face(1))
+    gallery.enrol("Bob", vec(2), MODEL_A, face(2))
+    gallery._conn.execute("UPDATE people SET name = 'ADA' WHERE name = 'Bob'")  # as before
+    gallery.close()
+    with Gallery(gallery.path) as g:
+        assert [p.name for p in g.people()] == ["ADA", "Ada"]
+        assert g.person("ADA").name == "ADA" and g.person("Ada").name == "Ada"
+        with pytest.raises(AmbiguousName, match="'ada' could be 'ADA' or 'Ada'"):
+            g.person("ada")
+        with pytest.raises(AmbiguousName):
+            g.enrol("ada", vec(3), MODEL_A, face(3), append=True)
+        with pytest.raises(DuplicatePerson):
+            g.enrol("ada", vec(3), MODEL_A, face(3))
+        (problem,) = g.check()
+        assert "'ADA' and 'Ada' are one name" in problem and "2 people" in problem
+        g.rename("ADA", "Ada Byron")
+        assert g.check() == [] and g.person("ada").name == "Ada"
+
+
 def test_clean_name_messages_are_one_line():
     for name in ["Ada\nBob", "x" * 100, ""]:
         with pytest.raises(InvalidName) as info:
@@ -222,6 +303,52 @@ def test_missing_file_without_create(tmp_path):
     with pytest.raises(GalleryError, match="no gallery"):
         Gallery(tmp_path / "none.db", create=False)
     assert not (tmp_path / "none.db").exists()
+
+
+def test_writes_refuse_a_damaged_gallery(tmp_path):
+    """Every write runs SQLite's quick check first and refuses a damaged file, pointing
+    at edge-gallery check; reading what is still readable goes on."""
+    path = tmp_path / "g.db"
+    with Gallery(path) as g:
+        for i, name in enumerate(["Ada", "Bob", "Cy", "Di"]):
+            g.enrol(name, vec(i), MODEL_A, face(i, (112, 112, 3)))
+        g.export(tmp_path / "all.zip")
+    with Gallery(tmp_path / "eve.db") as g:
+        g.enrol("Eve", vec(9), MODEL_A, face(9))
+        g.export(tmp_path / "eve.zip")
+    damage_a_page(path)
+    stored = path.read_bytes()
+    with Gallery(path) as g:
+        people = g.people()
+        for write in (lambda: g.enrol("Eve", vec(9), MODEL_A, face(9)),
+                      lambda: g.enrol("Ada", vec(9), MODEL_A, face(9), append=True),
+                      lambda: g.rename("Ada", "Ada Lovelace"), lambda: g.remove("Bob"),
+                      lambda: g.import_(tmp_path / "eve.zip"),
+                      lambda: g.reembed(ProjectionEmbedder(size=112))):
+            with pytest.raises(CorruptFile, match=re.escape(
+                    f"the gallery {path} is damaged (sqlite: On tree page ") + ".*"
+                    + re.escape(f"; nothing was written: see edge-gallery check "
+                                f"--gallery {path}")):
+                write()
+        assert g.people() == people and any("tree page" in p for p in g.check())
+    assert path.read_bytes() == stored
+    with Gallery(tmp_path / "new.db") as g:  # what an export kept is still good
+        g.import_(tmp_path / "all.zip")
+        g.rename("Ada", "Ada Lovelace")
+
+
+def test_damage_that_runs_sqlite_out_of_memory_is_damage(tmp_path):
+    """A record whose damaged length asks SQLite for more memory than there is (its
+    NOMEM, a MemoryError in Python) is damage like any other: check lists it (it used to
+    end edge-gallery check in a traceback) and writes are refused."""
+    path = tmp_path / "g.db"
+    with Gallery(path) as g:
+        g.enrol("Ada", vec(1), MODEL_A, face(1))
+    assert damage_a_page(path, "embeddings") == "out of memory"
+    with Gallery(path) as g:
+        assert g.check() and "claims more memory" in g.integrity(quick=True)[0]
+        with pytest.raises(CorruptFile, match="is damaged .*claims more memory"):
+            g.enrol("Bob", vec(2), MODEL_A, face(2))
 
 
 def test_migration_is_all_or_nothing(tmp_path, monkeypatch):
