@@ -7,10 +7,12 @@ import sys
 
 import click
 
+from edge.cli_errors import OneLine, fail
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLine, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("model_dir", type=click.Path(path_type=str))
 @click.argument("out", type=click.Path(path_type=str))
 @click.option("--train", "train_dir", required=True, type=click.Path(),
@@ -69,8 +71,8 @@ def main(model_dir, out, train_dir, eval_dir, name, variants, ship, default, tol
     try:
         report = build_bundle(model_dir, out, train_dir, eval_dir, cfg, overwrite,
                               log=lambda m: click.echo(m, err=True))
-    except (ConvertError, DataError, OSError, ValueError) as exc:
-        raise click.ClickException(str(exc).splitlines()[0])
+    except (ConvertError, DataError, ValueError) as exc:
+        fail(exc)
     from convert.report import markdown
 
     click.echo(markdown(report))

@@ -9,9 +9,10 @@ import click
 import numpy as np
 
 from edge.cli_common import fail
+from edge.cli_errors import OneLine
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLine, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--bundle", "bundles", multiple=True, default=["fast"], show_default=True,
               metavar="NAME|PATH", help="Bundle(s) to measure; repeat for several.")
 @click.option("--threads", default="1,2,4", show_default=True, help="Thread counts to time.")

@@ -16,9 +16,7 @@ import click
 from edge.bundle import DEFAULT_BUNDLE, BundleError, resolve
 
 
-def fail(message: str):
-    """One clear line on stderr and exit status 1."""
-    raise click.ClickException(str(message).strip().splitlines()[0])
+from edge.cli_errors import fail  # noqa: E402,F401  (the commands' one way to fail)
 
 
 def bundle_options(f):

@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from edge.cli_common import bundle_options, error_line, fail, gallery_option, open_bundle
+from edge.cli_errors import OneLine
 from edge.enrolment import MIN_FACE, MIN_SHARPNESS
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLine, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("name", required=False)
 @click.option("--camera", is_flag=False, flag_value="auto", default=None, metavar="[N|pi]",
               help="Take one snapshot from the camera after a short countdown.")

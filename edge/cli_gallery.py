@@ -5,30 +5,15 @@ library of SQLite and numpy that knows nothing of click or of the runtime."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
+from edge.cli_errors import OneLineGroup, fail
 from gallery import archive, signing
-from gallery.errors import GalleryError
 from gallery.store import Gallery, default_path
 from gallery.values import short
-
-
-class _Group(click.Group):
-    """Turns every error a user can cause into one line on stderr and exit status 1."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except GalleryError as exc:
-            raise click.ClickException(str(exc)) from None
-        except sqlite3.Error as exc:
-            raise click.ClickException(f"gallery database error: {exc}") from None
-        except OSError as exc:
-            raise click.ClickException(str(exc)) from None
 
 
 def _gallery_option(f):
@@ -54,7 +39,7 @@ def _echo_json(value) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=1))
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """Look after the gallery of enrolled people.
 
@@ -136,9 +121,8 @@ def remove(name, yes, gallery_path):
         person = g.person(name)  # an unknown name is said before anything is asked
         if not yes:
             if not _interactive():
-                raise click.ClickException(
-                    f"edge-gallery remove asks before forgetting {person.name}, and there is "
-                    "no terminal to answer: add --yes")
+                fail(f"edge-gallery remove asks before forgetting {person.name}, and there is "
+                     "no terminal to answer: add --yes")
             faces = _count(len(person.enrolments), "stored face")
             if not click.confirm(f"Remove {person.name} and their {faces} from {g.path}?",
                                  default=False, err=True):
@@ -264,12 +248,11 @@ def reembed(bundle, variant, threads, gallery_path):
     try:
         from edge.bundle import load_embedder
     except ImportError as exc:
-        raise click.ClickException(f"cannot load bundles: the edge runtime is missing "
-                                   f"({exc})") from None
+        fail(f"cannot load bundles: the edge runtime is missing ({exc})")
     try:
         embedder = load_embedder(bundle, threads, variant)
     except Exception as exc:  # a bad bundle is a user error: one line, no traceback
-        raise click.ClickException(f"cannot load bundle {bundle}: {exc}") from None
+        fail(f"cannot load bundle {bundle}: {exc}")
     with _open(gallery_path) as g:
         if not sys.stderr.isatty():
             n = g.reembed(embedder)

@@ -9,10 +9,11 @@ import click
 
 from edge.cli_common import (bundle_options, fail, gallery_option, match_options, open_bundle,
                              open_matcher)
+from edge.cli_errors import OneLine
 from edge.pipeline import REEMBED, SCAN_EVERY
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLine, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--camera", is_flag=False, flag_value="auto", default=None, metavar="[N|pi]",
               help="Live camera: the Pi camera (picamera2) when present, else USB camera N (default 0).")
 @click.option("--video", metavar="PATH|URL", help="A video file, or an RTSP/HTTP stream.")

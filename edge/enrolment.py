@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.align import align_face
-from edge.faces import FaceError, sharpness
+from edge.faces import sharpness
 from gallery.errors import CorruptFile, GalleryBusy, ModelMismatch, NotWritable
 
 THUMBNAIL = 112

@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from edge.cli_errors import OneLineGroup, fail
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 USER_ERRORS = (OSError, ValueError)
@@ -15,11 +17,7 @@ USER_ERRORS = (OSError, ValueError)
 DATA_ENV = "SIAMESE_EDGE_DATA"
 
 
-def _fail(exc):
-    raise click.ClickException(str(exc).strip().splitlines()[0] if str(exc) else repr(exc))
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """Train a Siamese face embedding on a workstation.
 
@@ -55,7 +53,7 @@ def prepare_cmd(src, dst, size, colour, whole_if_no_face, min_face, pick, overwr
                                             whole_if_no_face=whole_if_no_face, pick=pick),
                          overwrite)
     except (PrepareError, *USER_ERRORS) as exc:
-        _fail(exc)
+        fail(exc)
     _print_prepare(report, dst)
 
 
@@ -84,7 +82,7 @@ def prepare_protocol_cmd(out, data, size, overwrite):
     try:
         reports = prepare_protocol(data, out, size=size, overwrite=overwrite)
     except (PrepareError, *USER_ERRORS) as exc:
-        _fail(exc)
+        fail(exc)
     for split, report in reports.items():
         _print_prepare(report, os.path.join(out, split))
 
@@ -109,7 +107,7 @@ def prepare_wild_cmd(out, data, size, colour, splits, overwrite):
                                splits=splits or ("eval", "calibration", "train"),
                                overwrite=overwrite)
     except (PrepareError, *USER_ERRORS) as exc:
-        _fail(exc)
+        fail(exc)
     for split, report in reports.items():
         _print_prepare(report, os.path.join(out, split))
 
@@ -153,7 +151,7 @@ def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, s
 
     spec = ARCHITECTURES.get(arch, {"size": 112, "colour": "rgb"})
     if arch not in ARCHITECTURES and arch != "sface":
-        _fail(ValueError(f"unknown architecture {arch!r} (known: {', '.join([*ARCHITECTURES, 'sface'])})"))
+        fail(ValueError(f"unknown architecture {arch!r} (known: {', '.join([*ARCHITECTURES, 'sface'])})"))
     try:
         faces = load_folder(train_dir, size=size or spec["size"], colour=spec["colour"])
         cfg = FitConfig(arch=arch, objective=objective, epochs=epochs, steps=steps, batch=batch,
@@ -162,7 +160,7 @@ def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, s
                         strategy=strategy, init=init, freeze=freeze, mirror=mirror)
         summary = fit(faces, out, cfg)
     except (DataError, *USER_ERRORS) as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"saved {out}/embedding.keras: {summary['parameters']:,} parameters, "
                f"{summary['multiply_adds'] / 1e6:.1f} M multiply-adds, "
                f"{summary['epochs_run']} epochs in {summary['seconds']:.0f} s"
@@ -213,7 +211,7 @@ def distil_cmd(out, folders, teacher, arch, size, colour, epochs, steps, batch, 
     try:
         summary = distil(folders, out, cfg, resume=resume)
     except (DataError, BundleError, *USER_ERRORS) as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"saved {out}/embedding.keras: {summary['parameters']:,} parameters, "
                f"{summary['multiply_adds'] / 1e6:.1f} M multiply-adds, {summary['epochs_run']} "
                f"epochs in {summary['seconds']:.0f} s, best validation cosine to the teacher "
@@ -246,7 +244,7 @@ def evaluate_cmd(model, eval_dir, out, n_way, trials, seed, threshold, wild, cal
                              for d in (wild, calibrate))
         result = evaluate(model, faces, out, n_way, trials, seed, threshold, wild_faces, calib)
     except (DataError, *USER_ERRORS) as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -301,7 +299,7 @@ def omniglot_cmd(out, data, arch, objective, size, epochs, steps, seed, rotation
         branch = load_branch(out)
         result = evaluate_runs(lambda x: embed_faces(branch, x), runs)
     except (DataError, *USER_ERRORS) as exc:
-        _fail(exc)
+        fail(exc)
     result["training"] = {k: summary[k] for k in ("parameters", "epochs_run", "seconds")}
     with open(os.path.join(out, "omniglot.json"), "w") as f:
         json.dump(result, f, indent=2)

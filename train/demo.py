@@ -20,6 +20,8 @@ from pathlib import Path
 
 import click
 
+from edge.cli_errors import fail
+
 from train.cli import DATA_ENV
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,7 +39,7 @@ def _split_sources(data: Path | None, people: Path | None, root: Path):
     if people is not None:
         names = sorted(p.name for p in people.iterdir() if p.is_dir())
         if len(names) < 4:
-            raise click.ClickException(f"{people}: need at least 4 person folders")
+            fail(f"{people}: need at least 4 person folders")
         half = len(names) // 2
         pairs = [(train, n, people / n) for n in names[:half]] + \
                 [(held, n, people / n) for n in names[half:]]
@@ -47,7 +49,7 @@ def _split_sources(data: Path | None, people: Path | None, root: Path):
         pairs += [(held, f"s{i}", data / "orl" / f"s{i}") for i in range(21, 41)]
     for into, name, src in pairs:
         if not src.is_dir():
-            raise click.ClickException(f"{src}: missing")
+            fail(f"{src}: missing")
         (into / name).symlink_to(src.resolve(), True)
     return train, held
 
