@@ -3,20 +3,20 @@
 ``Pipeline.photo(image)`` names the faces of one photo by that photo alone.
 ``Pipeline.process(frame)`` does one frame of a scene: detection (with alignment,
 embedding and matching) on every ``every``-th frame, the tracks of the last detection
-reported as they stand in between, each track's name settled by a vote.
+reported as they stand in between, each track's name settled by a vote, and the
+decisions (a name settled, changed, a face gone: ``edge.decisions``) said once.
+``Pipeline.run(source)`` is the loop every command, the web view, ``edge-bench`` and the
+benchmarks run a source through; what happens to each result (console, JSON lines,
+video, web, MQTT) is the caller's. Each stage's time is recorded for ``--stats``.
 
 A scene does not redo work every frame. Detection scans the whole frame when no face is
 followed and once every ``scan_every`` detections; in between it looks only around the
 faces it follows (``Detector.detect_near``), and scans the whole frame at once when one
-of them is not found there. A face
-whose name has settled is embedded again every ``reembed``-th detection, or at once
-when it changes: its side by a quarter, its detection score below ``CHANGED_SCORE``,
-another face's box touching its own, or its aligned crop no longer like the one last
-embedded (``CHANGED_LOOK``: a person stepping into another's place). A new or unsettled
-face is embedded every time.
-``Pipeline.run(source)`` is the loop every command, the web view, ``edge-bench`` and the
-benchmarks run a source through; what happens to each result (console, JSON lines,
-video, web) is the caller's. Each stage's time is recorded for ``--stats``.
+of them is not found there. A face whose name has settled is embedded again every
+``reembed``-th detection, or at once when it changes: its side by a quarter, its
+detection score below ``CHANGED_SCORE``, another face's box touching its own, or its
+aligned crop no longer like the one last embedded (``CHANGED_LOOK``: a person stepping
+into another's place). A new or unsettled face is embedded every time.
 """
 from __future__ import annotations
 
