@@ -9,7 +9,7 @@ RUN ?= runs/demo
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[train,edge,pretrained,web,dev]"
+	$(VENV)/bin/pip install -q -e ".[train,edge,pretrained,web,mqtt,dev]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -48,9 +48,18 @@ from edge.pipeline import REEMBED, SCAN_EVERY
                    "is visible to every user of this machine (ps); prefer --token-file or the "
                    "EDGE_TOKEN environment variable. Without any, one is made and saved "
                    "next to the gallery.")
+@click.option("--mqtt", "mqtt_url", metavar="URL",
+              help="Also publish each decision to an MQTT broker, with Home Assistant discovery: "
+                   "mqtt://[USER[:PASSWORD]@]HOST[:PORT] (mqtts:// for TLS); the password may "
+                   "come from EDGE_MQTT_PASSWORD instead (needs the mqtt extra; "
+                   "docs/home-assistant.md).")
+@click.option("--camera-name", metavar="NAME", help="This camera's name in MQTT topics and Home "
+                                                     "Assistant (default: the host name).")
+@click.option("--mqtt-prefix", default="siamese-edge", show_default=True,
+              help="The first level of every MQTT topic.")
 def main(camera, video, images, bundle, variant, threads, fpir, threshold, gallery, every, max_faces,
          min_face, max_face, scan_every, reembed, votes, size, as_json, save_video, stats,
-         max_frames, serve, token_file, token):
+         max_frames, serve, token_file, token, mqtt_url, camera_name, mqtt_prefix):
     """Identify faces from a camera, a video or photos against the gallery.
 
     \b
@@ -58,6 +67,7 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
       edge-identify --camera                 # Pi camera, or USB camera 0
       edge-identify --video clip.mp4 --json  # one JSON object per frame
       edge-identify --images photos/ --every 1
+      edge-identify --camera --mqtt mqtt://ha@homeassistant.local --camera-name door
     """
     from edge.pipeline import Pipeline
     from edge.sources import SourceError, open_source
@@ -70,6 +80,7 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         fail(f"--size {size}: expected WIDTHxHEIGHT, e.g. 640x480")
+    broker, camera_name = _mqtt_broker(mqtt_url, camera_name, mqtt_prefix) if mqtt_url else (None, None)
     b = open_bundle(bundle, variant, threads)
     matcher = open_matcher(gallery, b, threshold, fpir, create=bool(serve))
     pipeline = Pipeline(b, matcher, threads=threads, every=every, max_faces=max_faces,
@@ -85,12 +96,15 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     if serve:
         from edge.cli_common import start_web
         web = start_web(serve, token, b, gallery, pipeline, token_file)
+    mqtt = _start_mqtt(broker, camera_name, mqtt_prefix, gallery) if broker else None
     writer, status = None, 0
     try:
         with source:
             for frame, result in pipeline.run(source, max_frames):
                 if web is not None:
                     web.publish(frame, result)
+                if mqtt is not None:
+                    mqtt.publish(result)
                 if save_video:
                     writer = writer or _writer(save_video, frame, source.fps)
                     from edge.draw import annotate
@@ -104,6 +118,8 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     finally:
         if writer is not None:
             writer.release()
+        if mqtt is not None:
+            mqtt.close()
         if stats:
             _print_stats(pipeline.timings.summary())
     if getattr(source, "errors", None):
@@ -115,6 +131,31 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
         web.wait()
     matcher.close()
     sys.exit(status)
+
+
+def _mqtt_broker(url, camera_name, prefix):
+    """The broker of --mqtt and the camera's name, or one line on what is wrong with
+    them, before anything is loaded."""
+    import os
+    import socket
+
+    from edge.mqtt import PASSWORD_ENV, MqttError, check
+
+    camera_name = camera_name or socket.gethostname().split(".")[0] or "camera"
+    try:
+        return check(url, camera_name, prefix, os.environ.get(PASSWORD_ENV)), camera_name
+    except MqttError as exc:
+        fail(str(exc))
+
+
+def _start_mqtt(broker, camera_name, prefix, gallery):
+    """The MQTT output (edge.mqtt), the people it announces read from the gallery."""
+    from edge.mqtt import GalleryPeople, MqttOutput
+    from gallery.store import default_path
+
+    return MqttOutput(broker, camera_name, prefix=prefix,
+                      people=GalleryPeople(gallery or default_path()),
+                      tell=lambda line: click.echo(line, err=True))
 
 
 def _writer(path, frame, fps):
