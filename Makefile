@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 RUN ?= runs/demo
 
-.PHONY: install test demo
+.PHONY: install test test-fast demo
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,8 +14,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+# Every test (what CI runs), then the tests a developer runs every minute: every test that
+# needs no TensorFlow, with TensorFlow made unimportable (tests/conftest.py).
 test: install
 	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q --no-tensorflow
 
 demo: install
 	$(PY) -m train.demo --data $(DATA) --out $(RUN) $(if $(PEOPLE),--people $(PEOPLE))
