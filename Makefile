@@ -6,10 +6,12 @@ RUN ?= runs/demo
 
 .PHONY: install test test-fast demo
 
+# pip shows what it fetches as it goes: TensorFlow and OpenCV are large downloads
 $(VENV)/.installed: setup.cfg pyproject.toml
+	@echo "make install: a venv in $(VENV) with the train, edge, pretrained, web and dev extras"
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[train,edge,pretrained,web,dev]"
+	$(VENV)/bin/pip install -e ".[train,edge,pretrained,web,dev]"
 	touch $@
 
 install: $(VENV)/.installed
