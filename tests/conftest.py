@@ -5,8 +5,8 @@ Marks (registered in setup.cfg):
 
 - ``tf``: needs TensorFlow, Keras or mtcnn (the train extra). Set here, from each test
   module's imports (``tests/tf_imports.py``), so a new test module is marked without anyone
-  remembering to; a test that reaches them only through a project function's lazy import
-  carries ``@pytest.mark.tf`` by hand, as does every test using a fixture of ``TF_FIXTURES``.
+  remembering to, and every test using a fixture in ``TF_FIXTURES``; a test that reaches
+  them only through a project function's lazy import carries ``@pytest.mark.tf`` by hand.
 - ``slow``: trains, converts or kills processes for minutes; ``edge``: the device runtime.
 
 ``make test-fast`` is ``pytest --no-tensorflow``: the modules that import TensorFlow are
@@ -77,7 +77,7 @@ class _NoTensorFlow:
         return None
 
 
-_left_out: dict[str, list[str]] = {"modules": [], "tests": []}
+_left_out: dict[str, dict[str, None]] = {"modules": {}, "tests": {}}  # ordered sets
 
 
 def pytest_addoption(parser):
@@ -98,7 +98,7 @@ def pytest_ignore_collect(collection_path, config):
     if (config.getoption("no_tensorflow") and collection_path.suffix == ".py"
             and collection_path.name.startswith("test_") and tf_chain(collection_path)):
         chain = " -> ".join(tf_chain(collection_path))
-        _left_out["modules"].append(f"{collection_path.name} ({chain})")
+        _left_out["modules"][f"{collection_path.name} ({chain})"] = None
         return True
     return None
 
@@ -116,7 +116,7 @@ def pytest_collection_modifyitems(config, items):
     if config.getoption("no_tensorflow"):
         tf = [item for item in items if item.get_closest_marker("tf")]
         if tf:
-            _left_out["tests"] = [item.nodeid for item in tf]
+            _left_out["tests"] = dict.fromkeys(item.nodeid for item in tf)
             config.hook.pytest_deselected(items=tf)
             items[:] = [item for item in items if not item.get_closest_marker("tf")]
 
