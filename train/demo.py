@@ -71,21 +71,23 @@ def _split_sources(data: Path | None, people: Path | None, root: Path):
 
 
 def run(cmd, may_fail=False) -> int:
-    """Run one step in its own process, its output shown as it comes, TensorFlow's
-    start-up log lines left out; a failed step ends the demo in one line (unless
-    ``may_fail``: its exit status is returned)."""
+    """Run one step in its own process, its output shown as it comes (stdout and stderr
+    in the order written), TensorFlow's log noise left out; a failed step ends the demo in
+    one line (unless ``may_fail``: its exit status is returned)."""
     cmd = [str(c) for c in cmd]
     click.echo("$ " + " ".join(cmd))
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
     pending = b""
-    while chunk := proc.stderr.read1(65536):
+    while chunk := proc.stdout.read1(65536):
         # pieces end at \n or \r, so progress bars redraw live
         *pieces, pending = re.split(rb"(?<=[\r\n])", pending + chunk)
         for piece in pieces:
             if not TF_NOISE.match(piece.decode(errors="replace")):
-                sys.stderr.buffer.write(piece)
-        sys.stderr.flush()
-    sys.stderr.buffer.write(pending)
+                sys.stdout.buffer.write(piece)
+        sys.stdout.flush()
+    sys.stdout.buffer.write(pending)
+    sys.stdout.flush()
     if proc.wait() and not may_fail:
         raise click.ClickException(f"this step failed (exit status {proc.returncode}): "
                                    "its reason is above")
@@ -332,8 +334,10 @@ def _finish(py, out: Path, real: dict | None, clip: dict, shot: dict):
     click.echo(f"  recognised (int8, as on the device): {_names(recognised)}")
     for person, names in sorted(given.items()):
         if person not in recognised:
+            top = names.most_common(1)[0][0]
+            said = "not found by the detector" if top == "not found" else f"called {top}"
             why = "" if person in enrolled else " (not enrolled: its snapshot was refused)"
-            click.echo(f"  {person}: mostly called {names.most_common(1)[0][0]}{why}")
+            click.echo(f"  {person}: mostly {said}{why}")
     fp32 = _recognised(clip["fp32"])
     click.echo("  fp32, before quantisation: " + ("the same" if fp32 == recognised
                                                   else f"recognised {_names(fp32)}"))
