@@ -4,18 +4,25 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 RUN ?= runs/demo
 
-.PHONY: install test demo
+.PHONY: install test test-fast demo
 
+# pip shows what it fetches as it goes: TensorFlow and OpenCV are large downloads
 $(VENV)/.installed: setup.cfg pyproject.toml
+	@echo "make install: a venv in $(VENV) with the train, edge, pretrained, web and dev extras"
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[train,edge,pretrained,web,mqtt,dev]"
+	$(VENV)/bin/pip install -e ".[train,edge,pretrained,web,mqtt,dev]"
 	touch $@
 
 install: $(VENV)/.installed
 
+# Every test (what CI runs), then the tests a developer runs every minute: every test that
+# needs no TensorFlow, with TensorFlow made unimportable (tests/conftest.py).
 test: install
 	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q --no-tensorflow
 
 demo: install
 	$(PY) -m train.demo --data $(DATA) --out $(RUN) $(if $(PEOPLE),--people $(PEOPLE))

@@ -416,17 +416,15 @@ def scene_cuts(truth: list) -> list[int]:
             if i == 0 or sorted(n for n, _ in people) != sorted(n for n, _ in truth[i - 1])]
 
 
-def clip_naming(reported: list, truth: list, settle: int = 0) -> dict:
-    """"Named right" in a clip: face-frames named right, named wrong, called unknown,
-    or not found (edge-bench, the demo, the benchmarks and the tests all count this way).
+def clip_said(reported: list, truth: list, settle: int = 0):
+    """(frame, person shown, name said or None if not found) for each face-frame of a
+    clip, and the reported faces that belong to no one, as (frame, None, name).
 
     ``reported``: per frame, [(name, (x1, y1, x2, y2)), ...]; ``truth`` likewise (a
     truth box is the whole pasted photo). A reported face belongs to the truth face whose
-    photo holds its centre; ``extra`` counts reported faces that belong to none.
-    ``settle``: leave out the first frames after each cut (where tracks and their name
-    votes are still those of the scene before).
+    photo holds its centre. ``settle``: leave out the first frames after each cut (where
+    tracks and their name votes are still those of the scene before).
     """
-    right = wrong = unknown = missed = extra = 0
     skip = {c + k for c in scene_cuts(truth) for k in range(settle)}
     for i, (faces, people) in enumerate(zip(reported, truth)):
         if i in skip:
@@ -435,18 +433,29 @@ def clip_naming(reported: list, truth: list, settle: int = 0) -> dict:
         for name, (x1, y1, x2, y2) in people:
             inside = [j for j, (_, b) in enumerate(faces)
                       if x1 <= (b[0] + b[2]) / 2 <= x2 and y1 <= (b[1] + b[3]) / 2 <= y2]
-            if not inside:
-                missed += 1
-                continue
             claimed.update(inside)
-            said = faces[inside[0]][0]
-            if said == name:
-                right += 1
-            elif said in (None, "unknown"):
-                unknown += 1
-            else:
-                wrong += 1
-        extra += len(faces) - len(claimed)
+            yield i, name, faces[inside[0]][0] if inside else None
+        for j, (said, _) in enumerate(faces):
+            if j not in claimed:
+                yield i, None, said
+
+
+def clip_naming(reported: list, truth: list, settle: int = 0) -> dict:
+    """"Named right" in a clip: face-frames named right, named wrong, called unknown,
+    or not found, and reported faces on no one (``extra``), counted from ``clip_said``
+    (edge-bench, the demo, the benchmarks and the tests all count this way)."""
+    right = wrong = unknown = missed = extra = 0
+    for _, shown, said in clip_said(reported, truth, settle):
+        if shown is None:
+            extra += 1
+        elif said is None:
+            missed += 1
+        elif said == shown:
+            right += 1
+        elif said == "unknown":
+            unknown += 1
+        else:
+            wrong += 1
     total = right + wrong + unknown + missed
     return {"face_frames": total, "right": right, "wrong": wrong, "unknown": unknown,
             "missed": missed, "extra": extra, "accuracy": right / total if total else 0.0,

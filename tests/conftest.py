@@ -1,4 +1,22 @@
-"""Shared fixtures. Real data comes from ../shared/data (always present on CI)."""
+"""Shared fixtures, the marks and ``make test-fast``. Real data comes from ../shared/data
+(always present on CI).
+
+Marks (registered in setup.cfg):
+
+- ``tf``: needs TensorFlow, Keras or mtcnn (the train extra). Set here, from each test
+  module's imports (``tests/tf_imports.py``), so a new test module is marked without anyone
+  remembering to, and every test using a fixture in ``TF_FIXTURES``; a test that reaches
+  them only through a project function's lazy import carries ``@pytest.mark.tf`` by hand.
+- ``slow``: trains, converts or kills processes for minutes; ``edge``: the device runtime.
+
+``make test-fast`` is ``pytest --no-tensorflow``: the modules that import TensorFlow are
+not even imported, the other ``tf`` tests are deselected, and tensorflow, keras and mtcnn
+are made unimportable, so a test that needs them but is not marked fails at once with a
+line saying so (instead of quietly making the fast run slow).
+
+Timeouts (pytest-timeout): the default in setup.cfg holds every unmarked test; tests marked
+``slow`` or ``tf`` get ``SLOW_TIMEOUT`` unless they carry their own ``@pytest.mark.timeout``.
+"""
 from __future__ import annotations
 
 import os
@@ -12,8 +30,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.tf_imports import TF_PACKAGES, tf_chain
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SIAMESE_EDGE_DATA", ROOT.parent / "shared" / "data"))
+SLOW_TIMEOUT = 900  # seconds, setup (a session fixture's training or export) included
+TF_FIXTURES = {"orl_prepared"}  # fixtures that run mtcnn or Keras: their users are `tf`
 
 
 def need_data(*parts) -> Path:
@@ -131,3 +153,69 @@ def orl_prepared(tmp_path_factory):
         prepare(src, root / split, Settings(size=64, whole_if_no_face=True), progress=False)
         out.append(root / split)
     return tuple(out)
+
+
+# -- marks and make test-fast -------------------------------------------------------------
+
+class _NoTensorFlow:
+    """A meta-path finder that makes tensorflow, keras, tf_keras and mtcnn unimportable."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in TF_PACKAGES:
+            raise ModuleNotFoundError(
+                f"{name} is blocked in make test-fast (pytest --no-tensorflow): this test needs "
+                "TensorFlow; mark it @pytest.mark.tf (see tests/conftest.py)", name=name)
+        return None
+
+
+_left_out: dict[str, dict[str, None]] = {"modules": {}, "tests": {}}  # ordered sets
+
+
+def pytest_addoption(parser):
+    parser.addoption("--no-tensorflow", action="store_true",
+                     help="Run only the tests that need no TensorFlow (not marked tf), with "
+                          "tensorflow, keras and mtcnn unimportable: make test-fast.")
+
+
+def pytest_configure(config):
+    if config.getoption("no_tensorflow"):
+        loaded = sorted(m for m in TF_PACKAGES if m in sys.modules)
+        if loaded:
+            raise pytest.UsageError(f"--no-tensorflow: {', '.join(loaded)} already imported")
+        sys.meta_path.insert(0, _NoTensorFlow())
+
+
+def pytest_ignore_collect(collection_path, config):
+    if (config.getoption("no_tensorflow") and collection_path.suffix == ".py"
+            and collection_path.name.startswith("test_") and tf_chain(collection_path)):
+        chain = " -> ".join(tf_chain(collection_path))
+        _left_out["modules"][f"{collection_path.name} ({chain})"] = None
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    timeouts = config.pluginmanager.hasplugin("timeout")
+    # a longer --timeout on the command line (the emulated Pi's) holds slow tests too
+    slow_timeout = max(SLOW_TIMEOUT, float(timeouts and config.getoption("timeout") or 0))
+    for item in items:
+        if tf_chain(item.path) or TF_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.tf)
+        if (timeouts and (item.get_closest_marker("slow") or item.get_closest_marker("tf"))
+                and not item.get_closest_marker("timeout")):
+            item.add_marker(pytest.mark.timeout(slow_timeout))
+    if config.getoption("no_tensorflow"):
+        tf = [item for item in items if item.get_closest_marker("tf")]
+        if tf:
+            _left_out["tests"] = dict.fromkeys(item.nodeid for item in tf)
+            config.hook.pytest_deselected(items=tf)
+            items[:] = [item for item in items if not item.get_closest_marker("tf")]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if config.getoption("no_tensorflow"):
+        modules, tests = _left_out["modules"], _left_out["tests"]
+        terminalreporter.write_line(
+            f"--no-tensorflow: left to make test, as they need TensorFlow: {len(modules)} test "
+            f"modules, not imported ({', '.join(sorted(modules)) or 'none'}), and "
+            f"{len(tests)} more tests")

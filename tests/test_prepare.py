@@ -110,6 +110,7 @@ def test_cli_prepare_errors_are_one_line(tmp_path):
     assert r.output.strip().splitlines() == [f"Error: {tmp_path / 'missing'}: not a folder"]
 
 
+@pytest.mark.tf  # mtcnn, loaded by train.prepare when it detects faces
 def test_prepare_with_mtcnn_on_real_photos(tmp_path):
     """The real detector on real faces: ORL and a celebrity aligned, a two-person
     collage rejected."""
@@ -152,6 +153,7 @@ def test_prepare_centre_takes_the_face_nearest_the_centre(tmp_path):
     assert np.abs(crop.astype(int) - ref).mean() < 5
 
 
+@pytest.mark.tf  # mtcnn, loaded by train.prepare when it detects faces
 def test_prepare_wild_takes_the_labelled_person_among_others(tmp_path):
     """Real LFW photos side by side, the labelled one in the middle: the single-face rule
     rejects the photo, the centre rule keeps the middle person's face."""

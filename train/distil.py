@@ -252,7 +252,7 @@ def distil(folders, out_dir, cfg: DistilConfig = DistilConfig(), resume: bool = 
 
     if initial < cfg.epochs:
         student.fit(distribute.as_dataset(data), steps_per_epoch=cfg.steps, epochs=cfg.epochs,
-                    initial_epoch=initial, verbose=verbose,
+                    initial_epoch=initial, verbose=verbose, shuffle=False,  # drawn at random already
                     callbacks=[validation, keras.callbacks.CSVLogger(str(log), append=resume),
                                Summary()])
     return _shipped_form(out, cfg.mirror)

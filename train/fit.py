@@ -136,7 +136,9 @@ def _fit(faces, train, val, out, cfg, strat, index, verbose):
                                                           restore_best_weights=True))
     started = time.time()
     if cfg.epochs > 0:
-        history = model.fit(data, epochs=cfg.epochs, steps_per_epoch=cfg.steps,
+        # shuffle=False: the batches are drawn at random already (Keras cannot shuffle a
+        # tf.data stream and warns when asked to, which it is by default)
+        history = model.fit(data, epochs=cfg.epochs, steps_per_epoch=cfg.steps, shuffle=False,
                             callbacks=callbacks, verbose=verbose).history
     else:  # keep the network as initialised (a pretrained start, measured as it is)
         history = {"loss": []}
