@@ -187,7 +187,7 @@ def test_identification_shares_by_hand():
 def test_demo_prints_the_open_set_shares():
     from train.demo import open_set_line
 
-    line = open_set_line(["a", "a", "b", None, None], ["a", "b", None, "a", None])
+    line = open_set_line({"a": ["a", "b"], "b": ["no face"], None: ["a", "unknown"]})
     assert line == ("known people named right on 1 of 3 photos, named wrong on 1; "
                     "strangers named as someone on 1 of 2")
 
@@ -197,3 +197,12 @@ def test_identification_threshold_is_the_curve_read_for_the_gallery():
     threshold, curve = metrics.identification_threshold(e, y, gallery=10, fpir=0.05)
     assert curve == metrics.impostor_far_curve(e, y)
     assert threshold == metrics.threshold_for_gallery(curve, 10, 0.05)
+
+
+def test_clip_said_gives_who_was_shown_and_what_was_said():
+    from edge.metrics import clip_said
+
+    truth = [[("Ada", (0, 0, 100, 100)), ("Bob", (200, 0, 300, 100))]]
+    reported = [[("Ada", (10, 10, 90, 90)), ("x", (400, 0, 450, 50))]]
+    assert sorted(clip_said(reported, truth), key=str) == sorted(
+        [(0, "Ada", "Ada"), (0, "Bob", None), (0, None, "x")], key=str)
