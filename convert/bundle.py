@@ -17,6 +17,7 @@ import numpy as np
 
 from convert import report as rep
 from convert.embedding import VARIANTS, to_tflite
+from edge import metrics
 from edge.align import normalise
 from edge.bundle import SCHEMA, BundleError, sha256_file
 from edge.manifest import Manifest, write_manifest
@@ -162,8 +163,9 @@ def build_bundle(model_dir, out, train_dir, eval_dir, cfg: BundleConfig = Bundle
             "training": {k: summary[k] for k in ("config", "parameters", "multiply_adds",
                                                    "train", "validation", "epochs_run",
                                                    "seconds") if k in summary},
-            "evaluation": {"folder": str(eval_dir), "n_way": cfg.n_way, "trials": cfg.trials,
-                           "seed": cfg.seed},
+            "evaluation": {"folder": str(eval_dir), "trials": cfg.trials, "seed": cfg.seed,
+                           # the N measured: fewer people with two faces than asked cap it
+                           "n_way": metrics.n_way_for(eval_faces.labels, cfg.n_way)},
             **cfg.extra,
         })
         write_manifest(work, manifest)
