@@ -183,10 +183,10 @@ def _wild_targets(r, add):
 
 
 def _variants_table(r) -> list[str]:
-    lines = ["| bundle | variant | size | int8 smaller by | ms/face 1 thread p50 / p95 | "
-             "ms/face 2 threads p50 / p95 | 20-way one-shot (95% CI) | AUC | EER | "
+    lines = ["| bundle | variant | size | int8 smaller by | multiply-adds a face | ms/face 1 thread "
+             "p50 / p95 | ms/face 2 threads p50 / p95 | 20-way one-shot (95% CI) | AUC | EER | "
              "threshold | accuracy at threshold |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, b in r["bundles"].items():
         v = b.get("variants", {})
         for variant, d in v.items():
@@ -197,6 +197,7 @@ def _variants_table(r) -> list[str]:
             mark = " ‡" if variant in b.get("notes", {}) else ""
             lines.append(
                 f"| {name} | {variant}{mark} | {d['bytes'] / 1e6:.2f} MB | {ratio} | "
+                + (f"{d['multiply_adds'] / 1e6:.1f} M | " if "multiply_adds" in d else "– | ")
                 + " | ".join(f"{_ms(lat[t]['p50'])} / {_ms(lat[t]['p95'])}" if t in lat else "–"
                              for t in (1, 2))
                 + (f" | {_pct(a['one_shot']['accuracy'], 2)} ({_pct(a['one_shot']['ci95'][0])}-"

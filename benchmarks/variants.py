@@ -82,6 +82,7 @@ def measure(bundle, aligned: dict | None, raw: dict | None, threads=(1, 2), warm
     (person -> photos, detected and aligned by the bundle's own detector)."""
     from edge.bench import embedding_latency
     from edge.cli_bench import _accuracy
+    from edge.macs import model_multiply_adds
 
     out = {}
     for variant, model in bundle.spec.variants.items():
@@ -94,7 +95,8 @@ def measure(bundle, aligned: dict | None, raw: dict | None, threads=(1, 2), warm
                 f"({warmup} warm-up, {runs} runs), {r['bytes'] / 1e6:.2f} MB, "
                 f"peak RSS {r['peak_rss_mb']:.0f} MB")
         out[variant] = {"file": model.file, "bytes": path.stat().st_size,
-                        "threshold": float(model.threshold), "latency": lat}
+                        "threshold": float(model.threshold), "latency": lat,
+                        "multiply_adds": model_multiply_adds(path)}
     for key, faces, is_aligned in (("accuracy", aligned, True), ("accuracy_raw", raw, False)):
         if faces:  # "faces": the photos measured, those edge-enroll would accept when raw
             for variant, acc in _accuracy(bundle, faces, is_aligned).items():
