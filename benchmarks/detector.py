@@ -15,6 +15,7 @@ import numpy as np
 
 from benchmarks.detector_agreement import agreement_scenes, compare, package_faces
 from benchmarks.detector_speed import SIZES, scene, timed
+from edge.macs import detector_multiply_adds
 from edge.timing import Stopwatch, latency
 
 
@@ -73,8 +74,10 @@ def run(bundles: dict, data: Path, scenes: int = 20, runs: int = 20, threads=(1,
     for size in SIZES:
         frame = scene(size, data)
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        first = next(iter(detectors.values()))[0].detector(1)
         row = {"size": f"{size[0]}x{size[1]}",
-               "package": timed(package.detect_faces, rgb, 2, max(3, runs // 2)), "tflite": {}}
+               "package": timed(package.detect_faces, rgb, 2, max(3, runs // 2)), "tflite": {},
+               "multiply_adds": detector_multiply_adds(first, *size)}
         for label, (b, _) in detectors.items():
             for t in threads:
                 row["tflite"][f"{label}, {t} thread{'s' * (t > 1)}"] = {
