@@ -682,7 +682,7 @@ def main(data, only, no_web):
         base = Path(base)
         (base / "fx").mkdir()
         click.echo(HEADER)
-        for case in setup(Path(data), base / "fx"):
+        for case in setup(Path(data).resolve(), base / "fx"):   # the cases run elsewhere
             rows.append(run(case, base))
             show(rows[-1])
             if rows[-1].kind:

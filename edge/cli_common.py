@@ -67,6 +67,9 @@ def open_matcher(gallery, bundle, threshold=None, fpir=None, create=False):
     from gallery.store import default_path
 
     path = Path(gallery) if gallery else default_path()
+    if path.is_file() and path.stat().st_size == 0 and not create:   # touched: keep it as is
+        fail(f"{path} is an empty file, not a gallery: enrol someone into it first "
+             f"(edge-enroll NAME --image PHOTO --gallery {path})")
     new = not path.is_file()
     if new and not create:
         fail(f"no gallery at {path}: enrol someone first (edge-enroll NAME --image "

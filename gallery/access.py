@@ -62,6 +62,9 @@ def prepare(path: Path, create: bool) -> None:
     if path.is_dir():
         raise GalleryError(f"{path} is a folder, not a gallery file")
     if path.exists():
+        if not create and path.stat().st_size == 0:   # touched, or half copied: kept as is
+            raise CorruptFile(f"{path} is an empty file, not a gallery (edge-enroll makes "
+                              "one there)")
         return
     if not create and _file_above(path) is None:
         raise GalleryError(f"no gallery at {path} (enrol someone with edge-enroll, "

@@ -374,3 +374,24 @@ def test_an_unreadable_photo_is_said_and_the_rest_are_identified(enrolled_galler
     assert [line.split(":")[0] for line in errors[:2]] == ["Error"] * 2
     assert "b.jpg" in errors[0] and "c.png: empty file" in errors[1]
     assert errors[2] == "2 of 4 photos could not be read" and len(errors) == 3
+
+
+def test_an_empty_gallery_file_is_refused_by_readers_and_made_a_gallery_by_enrolment(tmp_path):
+    """A touched (0-byte) gallery file: edge-identify and edge-gallery list refuse it and
+    leave it as it is; edge-enroll makes the gallery there."""
+    from edge.cli_enroll import main as enroll
+    from edge.cli_gallery import cli as gallery_cli
+    from gallery import Gallery
+
+    photo, db = write(tmp_path / "a.png", orl(1, 3)), tmp_path / "touched.db"
+    db.touch()
+    result = identify("--images", photo, "--gallery", db)
+    assert result.exit_code == 1 and "is an empty file, not a gallery" in result.stderr
+    listed = CliRunner().invoke(gallery_cli, ["list", "--gallery", str(db)])
+    assert listed.exit_code == 1 and "is an empty file, not a gallery" in listed.stderr
+    assert db.stat().st_size == 0
+    enrolled = CliRunner().invoke(enroll, ["Ada", "--image", photo, "--gallery", str(db),
+                                           "--bundle", BUNDLE, "--threads", "2"])
+    assert enrolled.exit_code == 0, enrolled.output
+    with Gallery(db) as g:
+        assert [p.name for p in g.people()] == ["Ada"]
