@@ -65,13 +65,17 @@ bundles: data accurate-bundle fast-bundle
 # The workstation benchmark suite: benchmarks/RESULTS.md, HEADLINE.md and results/*.png from
 # one run on this machine (about 12 minutes on 2 cores). `make peers` first adds the
 # face_recognition peer; without it that part is reported as not measured.
-.PHONY: benchmarks peers memory battery
+.PHONY: benchmarks peers memory tracking battery
 # Every command run as an attacker or an unlucky user would (hostile photos, names,
 # galleries, bundles, archives, sources, web requests): counts tracebacks and wrong exits.
 battery: install
 	$(PY) -m benchmarks.battery --data $(DATA)
 
 # Peak memory of edge-enroll and edge-identify on 48 MP photos and a PNG bomb (budget 400 MB).
+# What following faces saves on the benchmark's clip, same run, and the detector's recall on photos.
+tracking: install
+	$(PY) -m benchmarks.tracking --data $(DATA)
+
 memory: install
 	$(PY) -m benchmarks.memory --data $(DATA)
 
