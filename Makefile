@@ -71,11 +71,11 @@ bundles: data accurate-bundle fast-bundle
 battery: install
 	$(PY) -m benchmarks.battery --data $(DATA)
 
-# Peak memory of edge-enroll and edge-identify on 48 MP photos and a PNG bomb (budget 400 MB).
 # What following faces saves on the benchmark's clip, same run, and the detector's recall on photos.
 tracking: install
 	$(PY) -m benchmarks.tracking --data $(DATA)
 
+# Peak memory of edge-enroll and edge-identify on 48 MP photos and a PNG bomb (budget 400 MB).
 memory: install
 	$(PY) -m benchmarks.memory --data $(DATA)
 
