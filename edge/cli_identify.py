@@ -47,9 +47,13 @@ from edge.pipeline import REEMBED, SCAN_EVERY
                    "is visible to every user of this machine (ps); prefer --token-file or the "
                    "EDGE_TOKEN environment variable. Without any, one is made and saved "
                    "next to the gallery.")
+@click.option("--no-sightings", is_flag=True,
+              help="Keep no sightings. By default each face whose name settles (or changes) is "
+                   "kept in the gallery with its face crop, for 30 days and 10,000 at most, to "
+                   "list and correct: edge-gallery sightings, assign, reject.")
 def main(camera, video, images, bundle, variant, threads, fpir, threshold, gallery, every, max_faces,
          min_face, max_face, scan_every, reembed, votes, size, as_json, save_video, stats,
-         max_frames, serve, token_file, token):
+         max_frames, serve, token_file, token, no_sightings):
     """Identify faces from a camera, a video or photos against the gallery.
 
     \b
@@ -80,6 +84,12 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
         fail(str(exc))
     if images is not None:   # an unreadable photo is said and skipped; the rest are read
         source.on_error = lambda message: click.echo(f"Error: {message}", err=True)
+    sightings = None
+    if not no_sightings:   # the camera's name is --camera-name's, where edge-identify has it
+        from edge.sightings import SightingsOutput
+        sightings = SightingsOutput(gallery, b.sha256,
+                                    click.get_current_context().params.get("camera_name"),
+                                    tell=lambda line: click.echo(line, err=True))
     web = None
     if serve:
         from edge.cli_common import start_web
@@ -88,6 +98,8 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     try:
         with source:
             for frame, result in pipeline.run(source, max_frames):
+                if sightings is not None:   # first: the outputs after it see the ids
+                    sightings.publish(result)
                 if web is not None:
                     web.publish(frame, result)
                 if save_video:
@@ -103,6 +115,8 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     finally:
         if writer is not None:
             writer.release()
+        if sightings is not None:
+            sightings.close()
         if stats:
             _print_stats(pipeline.timings.summary())
     if getattr(source, "errors", None):
