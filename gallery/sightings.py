@@ -94,10 +94,7 @@ class SightingStore:
         what is now older than ``keep_days`` or beyond the newest ``keep``; returns
         their ids, in order. Everything is checked and encoded before the write lock."""
         model = check_sha256(model_sha256)
-        rows = [(float(s.time), _camera(s.camera), None if s.name is None else str(s.name),
-                 _number(s.distance), _number(s.margin), model,
-                 (vector := unit_vector(s.embedding)).astype("<f4").tobytes(), int(vector.size),
-                 thumbnail_png(s.thumbnail, PNG_LEVEL)) for s in sightings]
+        rows = [_row(s, model) for s in sightings]
         if not rows:
             return []
         with self._gallery.batch():
@@ -185,6 +182,16 @@ class SightingStore:
     @_reads
     def count(self) -> int:
         return self._conn.execute("SELECT count(*) FROM sightings").fetchone()[0]
+
+
+def _row(sighting: NewSighting, model: str) -> tuple:
+    """The stored values of one new sighting, checked and encoded."""
+    vector = unit_vector(sighting.embedding)
+    return (float(sighting.time), _camera(sighting.camera),
+            None if sighting.name is None else str(sighting.name),
+            _number(sighting.distance), _number(sighting.margin), model,
+            vector.astype("<f4").tobytes(), int(vector.size),
+            thumbnail_png(sighting.thumbnail, PNG_LEVEL))
 
 
 def _id(sighting_id) -> int:
