@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -262,6 +263,164 @@ def reembed(bundle, variant, threads, gallery_path):
             with click.progressbar(length=total, label="re-embedding", file=sys.stderr) as bar:
                 n = g.reembed(embedder, progress=lambda done, _: bar.update(done - bar.pos))
     click.echo(f"re-embedded {_count(n, 'embedding')} with model {short(embedder.sha256)}")
+
+
+# -- sightings and the corrections that teach ----------------------------------------------
+
+@cli.command()
+@_gallery_option
+@click.option("--unknown", is_flag=True, help="Only the faces no one was named for.")
+@click.option("--since", metavar="DATE|DURATION",
+              help="Only those since DATE (2025-06-01, 2025-06-01 08:30; local time) or within "
+                   "the last DURATION (90s, 45m, 2h, 7d, 1w).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many, newest first.")
+@click.option("--thumbnails", type=click.Path(file_okay=False, path_type=Path),
+              help="Also save each one's face crop into this folder as ID.png, to look at.")
+@_json_option
+def sightings(gallery_path, unknown, since, limit, thumbnails, as_json):
+    """List the faces edge-identify kept (sightings), newest first.
+
+    Each line: id, time, camera, distance, name. Each face whose name settles (or
+    changes) is kept with its face crop, for 30 days and 10,000 at most (edge-identify
+    --no-sightings keeps none). Correct one with assign SIGHTING NAME (it was NAME: new,
+    or enrolled) or reject SIGHTING NAME (it was not NAME).
+    """
+    from gallery.when import since as parse_since
+
+    start = None if since is None else parse_since(since)  # refused before opening
+    with _open(gallery_path) as g:
+        found = g.sightings.list(since=start, unknown=unknown, limit=limit)
+        if thumbnails:
+            thumbnails.mkdir(parents=True, exist_ok=True)
+            for s in found:
+                (thumbnails / f"{s.id}.png").write_bytes(g.sightings.thumbnail(s.id))
+        path = g.path
+    if as_json:
+        _echo_json({"gallery": str(path), "sightings": [s.as_dict() for s in found]})
+        return
+    if not found:
+        click.echo(f"no sightings{' of unknown faces' if unknown else ''}"
+                   f"{' since ' + since if since else ''} in {path}")
+        return
+    click.echo(f"{'ID':>8}  {'TIME':<19}  {'CAMERA':<16}  {'DISTANCE':>8}  NAME")
+    for s in found:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.time))
+        distance = "-" if s.distance is None else f"{s.distance:.3f}"
+        click.echo(f"{s.id:>8}  {stamp:<19}  {s.camera[:16]:<16}  {distance:>8}  "
+                   f"{s.name if s.known else 'unknown'}")
+    click.echo(f"{_count(len(found), 'sighting')} in {path}"
+               + (f"; face crops saved in {thumbnails}" if thumbnails else ""))
+
+
+class _BundleEmbedder:
+    """A bundle's thumbnail embedder, loaded only when a sighting's face must be
+    embedded again (it was made by a model other than the gallery's)."""
+
+    def __init__(self, bundle, variant, threads):
+        self.bundle, self.variant, self.threads = bundle, variant, threads
+        self._embedder = None
+
+    def _load(self):
+        if self._embedder is None:
+            try:
+                from edge.bundle import DEFAULT_BUNDLE, load_embedder
+            except ImportError as exc:
+                raise click.ClickException(f"cannot load bundles: the edge runtime is "
+                                           f"missing ({exc})") from None
+            bundle = self.bundle or DEFAULT_BUNDLE
+            try:
+                self._embedder = load_embedder(bundle, self.threads, self.variant)
+            except Exception as exc:  # a bad bundle is a user error: one line
+                raise click.ClickException(f"cannot load bundle {bundle}: {exc}") from None
+        return self._embedder
+
+    @property
+    def sha256(self) -> str:
+        return self._load().sha256
+
+    def embed(self, faces):
+        return self._load().embed(faces)
+
+
+def _bundle_options(f):
+    f = click.option("--threads", type=int, default=None, help="Interpreter threads.")(f)
+    f = click.option("--variant", help="Model variant in the bundle; default: the bundle's.")(f)
+    return click.option("--bundle", metavar="NAME|PATH",
+                        help="The bundle whose model embeds the face again when the sighting "
+                             "was made by another model than the gallery's (default: the "
+                             "default bundle); not loaded otherwise.")(f)
+
+
+@cli.command()
+@click.argument("sighting")
+@click.argument("name")
+@_gallery_option
+@_bundle_options
+def assign(sighting, name, gallery_path, bundle, variant, threads):
+    """Enrol SIGHTING's face as NAME: someone new, or one more face of NAME.
+
+    From then on faces like it are named NAME (edge-identify notices at once). SIGHTING
+    is an id from edge-gallery sightings.
+    """
+    from gallery.corrections import assign as assign_sighting
+
+    with _open(gallery_path) as g:
+        new = not g.has(name)
+        done = assign_sighting(g, sighting, name, _BundleEmbedder(bundle, variant, threads))
+        faces = len(g.person(done.name).enrolments)
+    how = "embedded again" if done.reembedded else "its stored embedding"
+    what = f"enrolled {done.name}" if new else \
+        f"added a face to {done.name} ({_count(faces, 'embedding')} now)"
+    click.echo(f"{what} from sighting {done.sighting} ({how}; enrolment {done.id})")
+
+
+@cli.command()
+@click.argument("sighting")
+@click.argument("name")
+@_gallery_option
+@_bundle_options
+def reject(sighting, name, gallery_path, bundle, variant, threads):
+    """Record that SIGHTING's face is not NAME.
+
+    From then on a face closer to this one than to NAME's own nearest stored face is
+    not named NAME (it goes to the next nearest person within the threshold, or is
+    unknown). Undo with edge-gallery unreject ID (edge-gallery rejections lists them).
+    """
+    from gallery.corrections import reject as reject_sighting
+
+    with _open(gallery_path) as g:
+        done = reject_sighting(g, sighting, name, _BundleEmbedder(bundle, variant, threads))
+    click.echo(f"sighting {done.sighting}'s face is not {done.name}: faces closer to it than "
+               f"to {done.name}'s own are no longer named {done.name} (rejection {done.id})")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@_gallery_option
+@_json_option
+def rejections(name, gallery_path, as_json):
+    """List the faces said not to be someone (all, or NAME's)."""
+    with _open(gallery_path) as g:
+        found, path = g.rejections.list(name), g.path
+    if as_json:
+        _echo_json({"gallery": str(path), "rejections": [r.as_dict() for r in found]})
+        return
+    if not found:
+        click.echo(f"no rejections{' of ' + name if name else ''} in {path}")
+        return
+    click.echo(f"{'ID':>6}  {'SIGHTING':>8}  {'MADE':<25}  NOT")
+    for r in found:
+        click.echo(f"{r.id:>6}  {r.sighting or '-':>8}  {r.created:<25}  {r.name}")
+
+
+@cli.command()
+@click.argument("rejection")
+@_gallery_option
+def unreject(rejection, gallery_path):
+    """Take back rejection REJECTION (an id from edge-gallery rejections)."""
+    with _open(gallery_path) as g:
+        name = g.rejections.remove(rejection)
+    click.echo(f"took back rejection {rejection}: its face may be named {name} again")
 
 
 def main() -> None:

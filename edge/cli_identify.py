@@ -57,9 +57,13 @@ from edge.pipeline import REEMBED, SCAN_EVERY
                                                      "Assistant (default: the host name).")
 @click.option("--mqtt-prefix", default="siamese-edge", show_default=True,
               help="The first level of every MQTT topic.")
+@click.option("--no-sightings", is_flag=True,
+              help="Keep no sightings. By default each face whose name settles (or changes) is "
+                   "kept in the gallery with its face crop, for 30 days and 10,000 at most, to "
+                   "list and correct: edge-gallery sightings, assign, reject.")
 def main(camera, video, images, bundle, variant, threads, fpir, threshold, gallery, every, max_faces,
          min_face, max_face, scan_every, reembed, votes, size, as_json, save_video, stats,
-         max_frames, serve, token_file, token, mqtt_url, camera_name, mqtt_prefix):
+         max_frames, serve, token_file, token, mqtt_url, camera_name, mqtt_prefix, no_sightings):
     """Identify faces from a camera, a video or photos against the gallery.
 
     \b
@@ -80,7 +84,10 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         fail(f"--size {size}: expected WIDTHxHEIGHT, e.g. 640x480")
-    broker, camera_name = _mqtt_broker(mqtt_url, camera_name, mqtt_prefix) if mqtt_url else (None, None)
+    from edge.sightings import camera_name as host_name
+
+    camera_name = camera_name or host_name()   # in the sightings kept and the MQTT topics
+    broker = _mqtt_broker(mqtt_url, camera_name, mqtt_prefix) if mqtt_url else None
     b = open_bundle(bundle, variant, threads)
     matcher = open_matcher(gallery, b, threshold, fpir, create=bool(serve))
     pipeline = Pipeline(b, matcher, threads=threads, every=every, max_faces=max_faces,
@@ -92,6 +99,11 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
         fail(str(exc))
     if images is not None:   # an unreadable photo is said and skipped; the rest are read
         source.on_error = lambda message: click.echo(f"Error: {message}", err=True)
+    sightings = None
+    if not no_sightings:
+        from edge.sightings import SightingsOutput
+        sightings = SightingsOutput(gallery, b.sha256, camera_name,
+                                    tell=lambda line: click.echo(line, err=True))
     web = None
     if serve:
         from edge.cli_common import start_web
@@ -101,6 +113,8 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     try:
         with source:
             for frame, result in pipeline.run(source, max_frames):
+                if sightings is not None:   # first: the outputs after it see the ids
+                    sightings.publish(result)
                 if web is not None:
                     web.publish(frame, result)
                 if mqtt is not None:
@@ -118,6 +132,8 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
     finally:
         if writer is not None:
             writer.release()
+        if sightings is not None:
+            sightings.close()
         if mqtt is not None:
             mqtt.close()
         if stats:
@@ -134,16 +150,14 @@ def main(camera, video, images, bundle, variant, threads, fpir, threshold, galle
 
 
 def _mqtt_broker(url, camera_name, prefix):
-    """The broker of --mqtt and the camera's name, or one line on what is wrong with
-    them, before anything is loaded."""
+    """The broker of --mqtt, or one line on what is wrong with it or the camera's name,
+    before anything is loaded."""
     import os
-    import socket
 
     from edge.mqtt import PASSWORD_ENV, MqttError, check
 
-    camera_name = camera_name or socket.gethostname().split(".")[0] or "camera"
     try:
-        return check(url, camera_name, prefix, os.environ.get(PASSWORD_ENV)), camera_name
+        return check(url, camera_name, prefix, os.environ.get(PASSWORD_ENV))
     except MqttError as exc:
         fail(str(exc))
 

@@ -3,8 +3,9 @@
 A door camera sees the same face thirty times a second; what a home wants to hear is
 that a face was named (``settled``), that its name changed (``changed``), and that it
 left (``ended``). ``Decisions.update`` turns the pipeline's tracks into those events, each
-with the aligned face as enrolment would store it (a 112 px thumbnail), so an output
-(MQTT, the sightings kept in the gallery) can act on a decision without watching frames.
+with the aligned face as enrolment would store it (a 112 px thumbnail) and the face's
+embedding at that moment, so an output (MQTT, the sightings kept in the gallery) can act
+on a decision without watching frames.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Decision:
     previous: str | None = None    # the name before, for "changed"
     thumbnail: np.ndarray | None = None   # 112 px aligned crop (BGR); None for "ended"
     sighting: int | None = None    # its id among the gallery's sightings, once kept there
+    embedding: np.ndarray | None = None   # the face's embedding (bundle's model); None for "ended"
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "track": self.track, "name": self.name,
@@ -60,16 +62,18 @@ class Decisions:
                                    last.box, now))
         return events
 
-    def photo(self, frame, results, faces, now: float) -> list[Decision]:
-        """Each face of a photo is its own decision."""
+    def photo(self, frame, results, faces, now: float, embeddings=None) -> list[Decision]:
+        """Each face of a photo is its own decision (``embeddings[i]``: ``faces[i]``'s)."""
+        embeddings = [None] * len(faces) if embeddings is None else list(embeddings)
         return [Decision("settled", r.track, r.name, _finite(r.distance), r.margin, r.box, now,
-                         thumbnail=align_face(frame, f.landmarks, self.thumbnail))
-                for r, f in zip(results, faces)]
+                         thumbnail=align_face(frame, f.landmarks, self.thumbnail), embedding=e)
+                for r, f, e in zip(results, faces, embeddings)]
 
     def _decide(self, kind, track, face, frame, now, previous) -> Decision:
         decision = Decision(kind, track.id, track.name, _finite(track.distance), track.margin,
                             tuple(float(v) for v in track.box), now, previous,
-                            align_face(frame, face.landmarks, self.thumbnail))
+                            align_face(frame, face.landmarks, self.thumbnail),
+                            embedding=track.embedding)
         self._said[track.id] = decision
         return decision
 

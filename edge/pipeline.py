@@ -125,6 +125,7 @@ class Pipeline:
         self.timings = Timings()
         self.decisions = Decisions()
         self._faces: list = []          # the last detection's faces (with landmarks)
+        self._vectors = None            # the last photo's embeddings, one per face
         self._index = 0
         self._last: list[FaceResult] = []
 
@@ -169,7 +170,8 @@ class Pipeline:
         t = time.perf_counter()
         faces = self._faces = self.find(image)
         self.timings.add("detect", time.perf_counter() - t)
-        matches = self.match(self.embed(self.align(image, faces)), matcher)
+        vectors = self._vectors = self.embed(self.align(image, faces))
+        matches = self.match(vectors, matcher)
         return [FaceResult(i + 1, m.name or UNKNOWN, _distance(m), tuple(float(v) for v in f.box),
                            m.margin, m.candidates)
                 for i, (f, m) in enumerate(zip(faces, matches))]
@@ -183,7 +185,7 @@ class Pipeline:
         if self.stills:
             faces = self.photo(frame)
             return FrameResult(index, now, True, faces,
-                               self.decisions.photo(frame, faces, self._faces, now))
+                               self.decisions.photo(frame, faces, self._faces, now, self._vectors))
         if index % self.every:
             return FrameResult(index, now, False, list(self._last))
         tracks = self._scene(frame)

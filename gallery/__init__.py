@@ -1,4 +1,5 @@
-"""The on-device gallery: a SQLite file of people and their embeddings, and matching.
+"""The on-device gallery: a SQLite file of people and their embeddings, and matching
+(with the sightings the identify loop keeps, and the rejections that correct it).
 
     from gallery import Gallery, Matcher
     with Gallery(path) as g:
@@ -11,7 +12,7 @@ tensorflow, keras or mtcnn). Its command is ``edge.cli_gallery``.
 """
 from .errors import (AmbiguousName, BadSignature, ChecksumMismatch, CorruptFile,
                      DuplicatePerson, GalleryBusy, GalleryError, InvalidName, ModelMismatch,
-                     NotWritable, SchemaTooNew, UnknownPerson)
+                     NotWritable, SchemaTooNew, UnknownPerson, UnknownSighting)
 from .match import Match, Matcher
 from .names import clean_name
 from .store import Enrolment, Gallery, Person, default_path
@@ -19,4 +20,4 @@ from .store import Enrolment, Gallery, Person, default_path
 __all__ = ["AmbiguousName", "BadSignature", "ChecksumMismatch", "CorruptFile",
            "DuplicatePerson", "Enrolment", "Gallery", "GalleryBusy", "GalleryError",
            "InvalidName", "Match", "Matcher", "ModelMismatch", "NotWritable", "Person",
-           "SchemaTooNew", "UnknownPerson", "clean_name", "default_path"]
+           "SchemaTooNew", "UnknownPerson", "UnknownSighting", "clean_name", "default_path"]

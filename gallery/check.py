@@ -16,7 +16,9 @@ def check(gallery) -> list[str]:
     """Every problem found in ``gallery``, one line each; empty when all is well."""
     try:
         with gallery.snapshot():
-            return gallery.integrity() + _invariants(gallery.rows(), gallery.path)
+            rows = gallery.rows()
+            return gallery.integrity() + _invariants(rows, gallery.path) + \
+                _rejections(gallery.rejections.list(), rows, gallery.path)
     except (sqlite3.DatabaseError, GalleryError, TypeError, ValueError) as exc:
         return [f"cannot read the file: it is damaged ({type(exc).__name__}: {exc})"]
 
@@ -60,6 +62,14 @@ def _invariants(rows, path) -> list[str]:
         except (GalleryError, TypeError) as exc:
             problems.append(f"enrolment {eid}: {exc}")
     return problems
+
+
+def _rejections(rejections, rows, path) -> list[str]:
+    """Rejections the matcher cannot use: made by a model the embeddings are not."""
+    models = {model for _, _, _, _, model, *_ in rows.embeddings}
+    stale = [r for r in rejections if models and r.model_sha256 not in models]
+    return [f"{len(stale)} rejection(s) made by another model than the embeddings' are not "
+            f"used; re-embed with {reembed_command(path)}"] if stale else []
 
 
 def _one_name_several_people(people) -> list[str]:

@@ -21,6 +21,10 @@ class UnknownPerson(GalleryError):
     """No one of that name is enrolled."""
 
 
+class UnknownSighting(GalleryError):
+    """No sighting of that id is kept (never made, or pruned since)."""
+
+
 class DuplicatePerson(GalleryError):
     """Someone of that name is already enrolled (case and Unicode form aside)."""
 

@@ -1,8 +1,9 @@
 """``Gallery.reembed``: re-make every embedding from its thumbnail with a new model.
 
 The faces are embedded outside the write lock, so enrolment is not held up; then one
-transaction embeds whatever was enrolled meanwhile and rewrites every row. A failing
-embedder leaves the gallery exactly as it was.
+transaction embeds whatever was enrolled meanwhile and rewrites every row. The faces
+rejected as not someone (``gallery.rejections``) are re-embedded with them, so the
+matcher's rule keeps working. A failing embedder leaves the gallery exactly as it was.
 """
 from __future__ import annotations
 
@@ -41,12 +42,19 @@ def reembed(gallery, embedder, *, batch_size: int = 32, progress=None) -> int:
     model = check_sha256(getattr(embedder, "sha256", ""))
     with gallery.snapshot():
         rows = gallery.thumbnails_to_reembed(model)
+        rejected = gallery.rejections.to_reembed(model)
     vectors = _embed(embedder, rows, batch_size, progress, 0, len(rows))
+    others = _embed(embedder, rejected, batch_size)
     with gallery.batch():
         late = [(eid, data) for eid, data in gallery.thumbnails_to_reembed(model)
                 if eid not in vectors]  # enrolled while we worked
         vectors.update(_embed(embedder, late, batch_size))
-        dims = {v.size for v in vectors.values()}
+        others.update(_embed(embedder, [(rid, data) for rid, data in
+                                        gallery.rejections.to_reembed(model)
+                                        if rid not in others], batch_size))
+        dims = {v.size for v in [*vectors.values(), *others.values()]}
         if len(dims) > 1:
             raise GalleryError(f"the embedder returned embeddings of sizes {sorted(dims)}")
-        return gallery.replace_embeddings(vectors, model)
+        changed = gallery.replace_embeddings(vectors, model)
+        gallery.rejections.replace_vectors(others, model)
+        return changed

@@ -3,6 +3,12 @@
 The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a gallery
 from version ``i`` to ``i + 1``; all pending steps run in one transaction, so a gallery
 is never left half migrated. A file newer than the code is refused, never touched.
+
+Versions: 1, people, their embeddings and thumbnails; 2, the sightings the identify
+loop keeps and the rejections ("this face is not NAME") that correct the matcher
+(``gallery.sightings``, ``gallery.rejections``). A version 1 gallery is upgraded in
+place when it is first opened; a siamese-edge that reads only version 1 then refuses
+it (``SchemaTooNew``, "upgrade siamese-edge") rather than writing into it.
 """
 from __future__ import annotations
 
@@ -36,7 +42,34 @@ def _create_v1(conn: sqlite3.Connection) -> None:
         png BLOB NOT NULL)""")
 
 
-MIGRATIONS = [_create_v1]
+def _add_sightings_v2(conn: sqlite3.Connection) -> None:
+    # AUTOINCREMENT: a sighting's id is never given again once it is pruned, so an id
+    # on a page or in an MQTT message always means the face it was shown with
+    conn.execute("""CREATE TABLE sightings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,                -- seconds since 1970 (UTC)
+        camera TEXT NOT NULL,
+        name TEXT,                         -- NULL: unknown
+        distance REAL,
+        margin REAL,
+        model_sha256 TEXT NOT NULL,
+        vector BLOB NOT NULL,              -- little-endian float32, L2-normalised
+        dim INTEGER NOT NULL CHECK (dim > 0 AND length(vector) = 4 * dim),
+        png BLOB NOT NULL)""")
+    conn.execute("CREATE INDEX sightings_time ON sightings(time)")
+    conn.execute("""CREATE TABLE rejections (
+        id INTEGER PRIMARY KEY,
+        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        vector BLOB NOT NULL,
+        dim INTEGER NOT NULL CHECK (dim > 0 AND length(vector) = 4 * dim),
+        model_sha256 TEXT NOT NULL,
+        png BLOB NOT NULL,
+        sighting INTEGER,                  -- the sighting it came from (which may be pruned)
+        created TEXT NOT NULL)""")
+    conn.execute("CREATE INDEX rejections_person ON rejections(person)")
+
+
+MIGRATIONS = [_create_v1, _add_sightings_v2]
 VERSION = len(MIGRATIONS)
 
 

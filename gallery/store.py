@@ -6,9 +6,11 @@ re-embedded (``Gallery.reembed``), so matching never compares across models.
 Vectors are stored L2-normalised as little-endian float32. Thumbnails are the aligned
 face crops as PNG (see ``gallery.png``), kept so the gallery can be re-embedded.
 
-Every SQL statement of the gallery is here (its tables are made in ``schema``): export,
-import, check and re-embedding go through the public methods below, never through the
-connection (a test reads the sources to keep it so).
+Every SQL statement of the gallery is here, and in the two modules that are part of
+the store, ``sightings`` and ``rejections`` (one table each, reached through
+``Gallery.sightings`` and ``Gallery.rejections``; the tables are made in ``schema``):
+export, import, check, matching and re-embedding go through the public methods, never
+through the connection (a test reads the sources to keep it so).
 """
 from __future__ import annotations
 
@@ -198,6 +200,18 @@ class Gallery:
         finally:
             self._depth = 0
             schema.rollback(self._conn)
+
+    @property
+    def sightings(self):
+        """The sightings kept in this file (``gallery.sightings.SightingStore``)."""
+        from .sightings import SightingStore
+        return SightingStore(self)
+
+    @property
+    def rejections(self):
+        """The faces said not to be someone (``gallery.rejections.RejectionStore``)."""
+        from .rejections import RejectionStore
+        return RejectionStore(self)
 
     def data_version(self) -> int:
         """A number that changes whenever another connection commits a change."""

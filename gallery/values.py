@@ -38,13 +38,14 @@ def unit_vector(embedding) -> np.ndarray:
     return vec if abs(norm - 1.0) < 1e-6 else (vec / norm).astype(np.float32)
 
 
-def thumbnail_png(thumbnail) -> bytes:
-    """PNG bytes from a uint8 image (grey HxW or BGR HxWx3) or checked PNG bytes."""
+def thumbnail_png(thumbnail, level: int = 9) -> bytes:
+    """PNG bytes from a uint8 image (grey HxW or BGR HxWx3; compressed at zlib
+    ``level``) or checked PNG bytes."""
     if isinstance(thumbnail, (bytes, bytearray, memoryview)):
         data = bytes(thumbnail)
         png.decode(data)  # refuse now what could not be re-embedded later
         return data
     try:
-        return png.encode(thumbnail)
+        return png.encode(thumbnail, level)
     except ValueError as exc:
         raise GalleryError(str(exc)) from None

@@ -118,7 +118,7 @@ def people(db):
 # -- pages ----------------------------------------------------------------------------------
 
 def test_pages_work_without_a_live_source(client):
-    for url in ("/", "/enrol", "/gallery", "/identify"):
+    for url in ("/", "/enrol", "/gallery", "/identify", "/recent"):
         r = client.get(url)
         assert r.status_code == 200, url
         assert "text/html" in r.content_type
@@ -126,6 +126,8 @@ def test_pages_work_without_a_live_source(client):
     assert client.get("/stream.mjpg").status_code == 404
     assert client.get("/snapshot.jpg").status_code == 404
     assert "No one is enrolled yet" in client.get("/gallery").text
+    assert "No sightings yet" in client.get("/recent").text
+    assert client.get("/api/sightings").get_json() == {"sightings": []}
     css = client.get("/static/style.css")
     assert css.status_code == 200 and "text/css" in css.content_type
 
@@ -170,9 +172,11 @@ def test_enrol_refuses_bad_names(client, db, name, message):
 
 def test_no_gallery_file_until_someone_is_enrolled(client, db):
     """Looking, identifying and refused changes leave no file; the first enrolment makes it."""
-    for url in ("/", "/enrol", "/gallery", "/identify"):
+    for url in ("/", "/enrol", "/gallery", "/identify", "/recent"):
         assert client.get(url).status_code == 200, url
     assert "No one is enrolled yet" in client.get("/gallery").text
+    assert "No sightings yet" in client.get("/recent").text
+    assert client.get("/api/sightings").get_json() == {"sightings": []}
     assert client.get("/api/people").get_json() == {"people": []}
     assert client.get("/thumbnails/1.png").status_code == 404
     assert not db.exists()
@@ -255,7 +259,9 @@ def test_rename_append_remove(client, db):
 # -- refusals: methods, CSRF, sizes, hosts ----------------------------------------------------
 
 CHANGES = ["/enrol", "/gallery/append", "/gallery/rename", "/gallery/remove",
-           "/api/enrol", "/api/rename", "/api/remove", "/api/identify"]
+           "/recent/assign", "/recent/reject",
+           "/api/enrol", "/api/rename", "/api/remove", "/api/identify",
+           "/api/assign", "/api/reject"]
 
 
 @pytest.mark.parametrize("url", CHANGES)
@@ -452,6 +458,96 @@ def test_live_view_stream_latest_and_snapshot_enrolment(bundle, db):
     r.close()
     feed.close()
     matcher.close()
+
+
+# -- the recent sightings and their corrections -------------------------------------------------
+
+def sightings_of(bundle, db, *people):
+    """Run the identify loop, with its sightings output, over a scene of ORL ``people``
+    (person, photo) side by side until each face has settled; their sighting ids."""
+    from edge.sightings import SightingsOutput
+    from tests.test_tracking import face, frame
+
+    out = SightingsOutput(db, bundle.sha256, "porch")
+    with Matcher(db, bundle.sha256, bundle.threshold) as matcher:
+        ident = Pipeline(bundle, matcher, threads=1, every=1)
+        ids = []
+        for _ in range(4):
+            scene = frame(*[(face(p, k), 40 + 300 * i, 150) for i, (p, k) in enumerate(people)])
+            ids += out.publish(ident.process(scene))
+    out.close()
+    return ids
+
+
+def test_recent_sightings_are_shown_and_corrected(client, db, bundle):
+    assert enrol(client).status_code == 303                   # Alice: ORL s21, photo 1
+    ids = sightings_of(bundle, db, (21, 2), (22, 1))         # Alice, and a stranger
+    with Gallery(db) as g:
+        seen = {s.name: s for s in g.sightings.list()}
+    assert set(seen) == {None, "Alice"} and sorted(ids) == sorted(s.id for s in seen.values())
+    alice, stranger = seen["Alice"], seen[None]
+
+    page = client.get("/recent").text
+    for s in (alice, stranger):
+        assert f'src="/sightings/{s.id}.png"' in page and f"#{s.id}" in page
+    assert page.index(f"#{max(ids)}") < page.index(f"#{min(ids)}")   # newest first
+    assert page.count('<button class="danger">Not ') == 1 and ">Not Alice<" in page and "porch" in page
+    assert "Only unknown faces" in page and f"#{alice.id}" not in client.get("/recent?unknown=1").text
+    thumb = client.get(f"/sightings/{stranger.id}.png")
+    assert thumb.content_type == "image/png"
+    assert cv2.imdecode(np.frombuffer(thumb.data, np.uint8), cv2.IMREAD_COLOR).shape == (112, 112, 3)
+    for missing in (999, 0, 2**63):
+        assert client.get(f"/sightings/{missing}.png").status_code == 404
+
+    r = post(client, "/recent/assign", sighting=stranger.id, name="Bob")
+    assert r.status_code == 303 and r.headers["Location"].endswith("/recent")
+    assert f"Sighting {stranger.id} is Bob: faces like it are named Bob from now on." in \
+        client.get("/recent").text
+    assert people(db) == [("Alice", 1), ("Bob", 1)]
+    r = post(client, "/recent/reject", sighting=alice.id, name="Alice")
+    assert r.status_code == 303
+    assert f"Sighting {alice.id} is not Alice" in client.get("/recent").text
+    with Gallery(db) as g, Matcher(db, bundle.sha256, bundle.threshold) as m:
+        assert [(r.name, r.sighting) for r in g.rejections.list()] == [("Alice", alice.id)]
+        vector, _ = g.sightings.face(stranger.id)
+        assert m.match(vector).name == "Bob"
+        assert m.match(g.sightings.face(alice.id)[0]).refused == ("Alice",)
+
+    for url, fields, status, message in (
+            ("/recent/assign", {"sighting": "999", "name": "Cy"}, 404, "no sighting 999 in gallery.db"),
+            ("/recent/assign", {"sighting": "abc", "name": "Cy"}, 404, "is not a sighting id"),
+            ("/recent/assign", {"sighting": str(stranger.id), "name": " "}, 400, "cannot be empty"),
+            ("/recent/reject", {"sighting": str(stranger.id), "name": "Nobody"}, 404, "no one named")):
+        r = post(client, url, **fields)
+        assert r.status_code == status and message in r.text, (url, fields, r.text)
+        assert str(db.parent) not in r.text
+    assert people(db) == [("Alice", 1), ("Bob", 1)]
+
+
+def test_sightings_api(client, db, bundle):
+    assert enrol(client).status_code == 303
+    sightings_of(bundle, db, (21, 2), (22, 1))
+    head = {"X-CSRF-Token": csrf(client)}
+    listed = client.get("/api/sightings").get_json()["sightings"]
+    assert sorted(s["name"] for s in listed) == ["Alice", "unknown"]
+    assert set(listed[0]) >= {"id", "time", "timestamp", "camera", "name", "known", "distance",
+                              "margin", "thumbnail"}
+    [stranger] = client.get("/api/sightings?unknown=1&since=1h&limit=5").get_json()["sightings"]
+    assert client.get("/api/sightings?since=2999-01-01").get_json() == {"sightings": []}
+    r = client.get("/api/sightings?since=tomorrow")
+    assert r.status_code == 400 and "cannot read 'tomorrow' as a time" in r.get_json()["error"]
+    r = client.post("/api/assign", headers=head, json={"sighting": stranger["id"], "name": "Bob"})
+    assert r.status_code == 201 and r.get_json() == {
+        "sighting": stranger["id"], "name": "Bob", "enrolment": 2, "reembedded": False}
+    r = client.post("/api/reject", headers=head, json={"sighting": stranger["id"], "name": "alice"})
+    assert r.status_code == 201 and r.get_json()["name"] == "Alice" and r.get_json()["rejection"] == 1
+    r = client.post("/api/reject", headers=head, json={"sighting": 12345, "name": "Alice"})
+    assert r.status_code == 404 and "no sighting 12345" in r.get_json()["error"]
+
+
+def test_corrections_without_a_gallery_file(client, db):
+    r = post(client, "/recent/assign", sighting="1", name="Bob")
+    assert r.status_code == 404 and "none is kept yet" in r.text and not db.exists()
 
 
 # -- serving ----------------------------------------------------------------------------------

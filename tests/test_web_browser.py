@@ -1,9 +1,11 @@
 """The web view in a real browser (Debian's chromium through Selenium).
 
-Starts the server on 127.0.0.1 with a token and a live source that shows a real face,
-signs in with ?token=, enrols a person from an uploaded photo, sees them in the gallery
-and in the live view, identifies another photo of them, and removes them. Screenshots
-of every page go to $WEB_SCREENSHOTS (default: a folder under pytest's tmp_path).
+Starts the server on 127.0.0.1 with a token and a live source that shows a real face
+(the identify loop keeping its sightings, as edge-identify does), signs in with ?token=,
+enrols a person from an uploaded photo, sees them in the gallery and in the live view,
+identifies another photo of them, and removes them; on the Recent page, names the
+stranger the camera saw and then says a sighting is not them. Screenshots of every
+page go to $WEB_SCREENSHOTS (default: a folder under pytest's tmp_path).
 """
 from __future__ import annotations
 
@@ -90,12 +92,17 @@ def server(tmp_path):
                 yield frame
 
     def loop():  # the identify loop as edge-identify runs it (SQLite wants its own thread)
+        from edge.sightings import SightingsOutput
+
         with Matcher(db, bundle.sha256, bundle.threshold) as matcher, Camera() as camera:
             state["ident"] = Pipeline(bundle, matcher, threads=1, every=1)
+            sightings = SightingsOutput(db, bundle.sha256, "door")
             ready.set()
             for shown, result in state["ident"].run(camera):
+                sightings.publish(result)
                 if "web" in state:
                     state["web"].publish(shown, result)
+            sightings.close()
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
@@ -219,3 +226,49 @@ def test_a_form_on_another_site_cannot_change_anything(server, browser, tmp_path
     browser.get(evil.as_uri())
     browser.find_element(By.TAG_NAME, "button").click()
     wait.until(lambda d: "another site" in d.find_element(By.TAG_NAME, "body").text)
+
+
+def test_recent_sightings_assign_and_reject_in_a_browser(server, browser, shots):
+    """The camera shows a stranger: the Recent page shows the sighting; naming it there
+    makes the loop name her (a new sighting, "IU"); "Not IU" on that one is recorded."""
+    wait = WebDriverWait(browser, 60)
+
+    def text():
+        return browser.find_element(By.TAG_NAME, "main").text
+
+    def sightings():
+        return [(e.get_attribute("id"), e.find_element(By.CLASS_NAME, "name").text)
+                for e in browser.find_elements(By.CSS_SELECTOR, ".sighting")]
+
+    def newest(name):   # reload until the newest sighting is named ``name``
+        def seen(driver):
+            driver.get(server + "/recent")
+            found = sightings()
+            return found and found[0][1] == name and found
+        return wait.until(seen)
+
+    browser.get(f"{server}/recent?token={TOKEN}")
+    wait.until(ec.url_matches(r"/recent$"))
+    [(stranger, name)] = newest("unknown")
+    assert browser.execute_script(
+        "return document.querySelector('.sighting img').naturalWidth") == 112
+    time.sleep(0.3)
+    browser.save_screenshot(str(shots / "07_recent_stranger.png"))
+
+    form = browser.find_element(By.CSS_SELECTOR, f"#{stranger} form.assign")
+    form.find_element(By.NAME, "name").send_keys("IU")
+    form.find_element(By.TAG_NAME, "button").click()
+    wait.until(lambda d: "faces like it are named IU" in text())
+    number = stranger.split("-")[1]
+    assert f"Sighting {number} is IU" in text()
+
+    found = newest("IU")                       # the loop names her from now on
+    assert [n for _, n in found] == ["IU", "unknown"]
+    time.sleep(0.3)
+    browser.save_screenshot(str(shots / "08_recent_named.png"))
+    browser.find_element(By.CSS_SELECTOR, f"#{found[0][0]} form.reject button").click()
+    wait.until(ec.alert_is_present())
+    browser.switch_to.alert.accept()
+    wait.until(lambda d: "is not IU" in text())
+    time.sleep(0.3)
+    browser.save_screenshot(str(shots / "09_recent_rejected.png"))

@@ -11,8 +11,10 @@ from edge.web.messages import public
 from edge.web.operations import USER_ERRORS, status_of
 from edge.web.security import csrf_token
 from edge.web.uploads import photo_from, read_upload
+from gallery.when import since as parse_since
 
 TRUE = {"1", "true", "yes", "on"}
+LIMIT, MAX_LIMIT = 100, 1000   # sightings in one answer: by default, at most
 
 
 def make_api(ops, live, info) -> Blueprint:
@@ -56,6 +58,30 @@ def make_api(ops, live, info) -> Blueprint:
     def remove():
         form = fields()
         return jsonify(removed=form.get("name", ""), embeddings=ops.remove(form.get("name", "")))
+
+    @bp.get("/sightings")
+    def sightings():
+        args = request.args
+        since = args.get("since")
+        return jsonify(sightings=ops.sightings(
+            unknown=str(args.get("unknown", "")).lower() in TRUE,
+            since=None if since is None else parse_since(since),
+            limit=min(max(args.get("limit", LIMIT, type=int), 1), MAX_LIMIT),
+            before=args.get("before", type=int)))
+
+    @bp.post("/assign")
+    def assign():
+        form = fields()
+        done = ops.assign(form.get("sighting", ""), form.get("name", ""))
+        return jsonify(sighting=done["sighting"], name=done["name"], enrolment=done["id"],
+                       reembedded=done["reembedded"]), 201
+
+    @bp.post("/reject")
+    def reject():
+        form = fields()
+        done = ops.reject(form.get("sighting", ""), form.get("name", ""))
+        return jsonify(sighting=done["sighting"], name=done["name"], rejection=done["id"],
+                       reembedded=done["reembedded"]), 201
 
     @bp.post("/identify")
     def identify():

@@ -52,6 +52,8 @@ def create_app(bundle, gallery_path=None, pipeline=None, token: str | None = Non
             "threshold": ops.threshold, "has_source": pipeline is not None,
             "max_upload_mb": max_upload_bytes / 2**20, "max_megapixels": max_pixels / 1e6}
     app.jinja_env.filters["clock"] = lambda t: time.strftime("%H:%M:%S", time.localtime(t))
+    app.jinja_env.filters["stamp"] = lambda t: time.strftime("%Y-%m-%d %H:%M:%S",
+                                                             time.localtime(t))
     security.install(app, token)
     viewers = threading.BoundedSemaphore(max_viewers)
     app.register_blueprint(make_pages(ops, live, info, viewers))

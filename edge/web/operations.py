@@ -1,4 +1,5 @@
-"""What the pages and the JSON API do, once: list, enrol, rename, remove, identify a photo.
+"""What the pages and the JSON API do, once: list, enrol, rename, remove, identify a photo,
+and the sightings the identify loop keeps, with their corrections (assign, reject).
 
 The web has its own pipeline (detector and embedder), made from the bundle on first use
 and never touched by the identify loop. TFLite interpreters are not thread-safe, so the
@@ -25,7 +26,8 @@ from edge.draw import annotate
 from edge.enrolment import EnrolError, check_name, enrol, snapshot_of
 from edge.images import ImageError
 from edge.pipeline import FaceResult, Pipeline
-from gallery.errors import DuplicatePerson, GalleryError, UnknownPerson
+from gallery import corrections
+from gallery.errors import DuplicatePerson, GalleryError, UnknownPerson, UnknownSighting
 from gallery.match import Matcher
 from gallery.names import clean_name
 from gallery.store import Gallery, default_path, open_existing
@@ -37,7 +39,7 @@ MAX_FACES = 10
 
 def status_of(exc: Exception) -> int:
     """The HTTP status of a user error."""
-    if isinstance(exc, UnknownPerson):
+    if isinstance(exc, (UnknownPerson, UnknownSighting)):
         return 404
     if isinstance(exc, DuplicatePerson) or "already enrolled" in str(exc):
         return 409
@@ -92,6 +94,22 @@ class Operations:
                 raise GalleryError(f"no thumbnail for enrolment {enrolment_id}")
             return g.thumbnail(enrolment_id)
 
+    def sightings(self, *, unknown: bool = False, since: float | None = None,
+                  limit: int | None = None, before: int | None = None) -> list[dict]:
+        """The sightings kept, newest first (see ``SightingStore.list``)."""
+        with self.gallery() as g:
+            if g is None:
+                return []
+            return [{**s.as_dict(), "timestamp": s.time, "thumbnail": f"/sightings/{s.id}.png"}
+                    for s in g.sightings.list(unknown=unknown, since=since, limit=limit,
+                                              before=before)]
+
+    def sighting_thumbnail(self, sighting_id: int) -> bytes:
+        with self.gallery() as g:
+            if g is None:
+                raise UnknownSighting(f"no sighting {sighting_id}")
+            return g.sightings.thumbnail(sighting_id)
+
     # -- changes --------------------------------------------------------------------------
 
     def enrol(self, name: str, image, source: str, append: bool = False) -> dict:
@@ -123,6 +141,20 @@ class Operations:
                 raise self._no_one(name)
             return g.remove(name)
 
+    def assign(self, sighting, name: str) -> dict:
+        """Enrol a sighting's face as ``name`` (``gallery.corrections.assign``)."""
+        return self._correct(corrections.assign, sighting, name)
+
+    def reject(self, sighting, name: str) -> dict:
+        """Record that a sighting's face is not ``name`` (``corrections.reject``)."""
+        return self._correct(corrections.reject, sighting, name)
+
+    def _correct(self, correct, sighting, name: str) -> dict:
+        with self.gallery() as g:
+            if g is None:
+                raise UnknownSighting(f"no sighting {str(sighting)[:40]} (none is kept yet)")
+            return correct(g, sighting, name, _ModelThread(self)).as_dict()
+
     def _no_one(self, name: str) -> UnknownPerson:
         return UnknownPerson(f"no one named {name!r} in {self.path} (no one is enrolled yet)")
 
@@ -145,6 +177,17 @@ class Operations:
         if threshold is not None:
             self.threshold = threshold   # the one used, for the gallery's size
         return [_as_dict(r, scale) for r in results], drawn
+
+
+class _ModelThread:
+    """The web's thumbnail embedder, on the model thread, made only if a sighting's face
+    must be embedded again (it was made by another model than the gallery's)."""
+
+    def __init__(self, ops: Operations):
+        self.ops, self.sha256 = ops, ops.bundle.sha256
+
+    def embed(self, faces):
+        return self.ops._run(lambda: self.ops._models().thumbnails.embed(faces))
 
 
 def _as_dict(face: FaceResult, scale: float) -> dict:

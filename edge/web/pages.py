@@ -1,4 +1,5 @@
-"""The HTML pages: live view, enrol, gallery, identify a photo; thumbnails and the stream.
+"""The HTML pages: live view, enrol, gallery, identify a photo, the recent sightings with
+their corrections; thumbnails and the stream.
 
 A change that works redirects (303) to the page that shows it, with a one-line notice;
 one that is refused shows the same page again with the reason (no server paths), and a
@@ -19,6 +20,7 @@ from edge.web.uploads import photo_from, read_upload
 
 
 MAX_ID = 2**63 - 1   # SQLite's largest row id
+RECENT = 48          # sightings on one page of Recent
 
 
 def make_pages(ops, live, info, viewers) -> Blueprint:
@@ -111,6 +113,46 @@ def make_pages(ops, live, info, viewers) -> Blueprint:
             n = ops.remove(name)
             return f"Removed {name} ({n} snapshot{'' if n == 1 else 's'})."
         return gallery_change(change)
+
+    @bp.get(f"/sightings/<int(min=1, max={MAX_ID}):sighting>.png")
+    def sighting_thumbnail(sighting):
+        try:
+            return Response(ops.sighting_thumbnail(sighting), mimetype="image/png")
+        except USER_ERRORS:
+            abort(404, f"no sighting {sighting}")
+
+    def recent_page(status=200, **values):
+        before = request.args.get("before", type=int)
+        unknown = request.args.get("unknown") == "1"
+        found = ops.sightings(unknown=unknown, before=before, limit=RECENT + 1)
+        return page("recent.html", status, sightings=found[:RECENT], unknown=unknown,
+                    older=found[RECENT - 1]["id"] if len(found) > RECENT else None,
+                    names=[p["name"] for p in ops.people()], **values)
+
+    @bp.get("/recent")
+    def recent():
+        return recent_page()
+
+    def correction(correct, said):
+        form = request.form
+        try:
+            done = correct(form.get("sighting", ""), form.get("name", ""))
+        except USER_ERRORS as exc:
+            return recent_page(status_of(exc), error=public(exc, ops.path))
+        flash(said(done))
+        return redirect(url_for(".recent"), 303)
+
+    @bp.post("/recent/assign")
+    def assign():
+        return correction(ops.assign, lambda done: (
+            f"Sighting {done['sighting']} is {done['name']}: faces like it are named "
+            f"{done['name']} from now on."))
+
+    @bp.post("/recent/reject")
+    def reject():
+        return correction(ops.reject, lambda done: (
+            f"Sighting {done['sighting']} is not {done['name']}: faces closer to it than to "
+            f"{done['name']}'s own are no longer named {done['name']}."))
 
     @bp.get("/identify")
     def identify_form():
