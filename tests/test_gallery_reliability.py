@@ -25,7 +25,8 @@ MODEL = hashlib.sha256(b"reliability").hexdigest()
 ROOT = Path(gallery.__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 KILLS = 100
-BUDGET_S = 50.0  # stop early (and say so) on a slow, busy machine
+MIN_KILLS = 30   # never fewer, however slow the machine (an emulated Pi takes ~2 s a kill)
+BUDGET_S = 50.0  # past this, stop early (and say so) once MIN_KILLS are done
 
 ENROLLER = f"""
 import sys
@@ -57,7 +58,7 @@ def test_sigkill_never_corrupts_or_loses_an_enrolment(tmp_path):
     start, tried, reported, fresh_files = time.monotonic(), [], 0, 0
     path = tmp_path / "g0.db"
     for trial in range(KILLS):
-        if time.monotonic() - start > BUDGET_S:
+        if time.monotonic() - start > BUDGET_S and trial >= MIN_KILLS:
             break
         if trial % 10 == 0:  # a new file, killed at any moment: even while it is created
             fresh_files += 1
@@ -92,7 +93,7 @@ def test_sigkill_never_corrupts_or_loses_an_enrolment(tmp_path):
           f"{reported} enrolments reported done, every one present, integrity ok")
     for line in tried[:3] + tried[-3:]:
         print("  e.g.", line)
-    assert len(tried) >= 30, f"only {len(tried)} kills fit in {BUDGET_S} s"
+    assert len(tried) >= MIN_KILLS
 
 
 def test_matching_while_another_process_enrols(tmp_path):
