@@ -69,19 +69,20 @@ def make_api(ops, live, info) -> Blueprint:
             limit=min(max(args.get("limit", LIMIT, type=int), 1), MAX_LIMIT),
             before=args.get("before", type=int)))
 
+    def correct(verb, made):
+        """A sighting assigned to or rejected as a person: the answer names what was made."""
+        form = fields()
+        done = verb(form.get("sighting", ""), form.get("name", ""))
+        return jsonify(sighting=done["sighting"], name=done["name"], **{made: done["id"]},
+                       reembedded=done["reembedded"]), 201
+
     @bp.post("/assign")
     def assign():
-        form = fields()
-        done = ops.assign(form.get("sighting", ""), form.get("name", ""))
-        return jsonify(sighting=done["sighting"], name=done["name"], enrolment=done["id"],
-                       reembedded=done["reembedded"]), 201
+        return correct(ops.assign, "enrolment")
 
     @bp.post("/reject")
     def reject():
-        form = fields()
-        done = ops.reject(form.get("sighting", ""), form.get("name", ""))
-        return jsonify(sighting=done["sighting"], name=done["name"], rejection=done["id"],
-                       reembedded=done["reembedded"]), 201
+        return correct(ops.reject, "rejection")
 
     @bp.post("/identify")
     def identify():

@@ -57,12 +57,15 @@ def make_pages(ops, live, info, viewers) -> Blueprint:
             abort(404, "no frame from the live source yet")
         return Response(data, mimetype="image/jpeg")
 
+    def png(read, key, what):
+        try:
+            return Response(read(key), mimetype="image/png")
+        except USER_ERRORS:
+            abort(404, f"no {what} {key}")
+
     @bp.get(f"/thumbnails/<int(min=1, max={MAX_ID}):enrolment>.png")
     def thumbnail(enrolment):
-        try:
-            return Response(ops.thumbnail(enrolment), mimetype="image/png")
-        except USER_ERRORS:
-            abort(404, f"no thumbnail {enrolment}")
+        return png(ops.thumbnail, enrolment, "thumbnail")
 
     @bp.get("/enrol")
     def enrol_form():
@@ -116,10 +119,7 @@ def make_pages(ops, live, info, viewers) -> Blueprint:
 
     @bp.get(f"/sightings/<int(min=1, max={MAX_ID}):sighting>.png")
     def sighting_thumbnail(sighting):
-        try:
-            return Response(ops.sighting_thumbnail(sighting), mimetype="image/png")
-        except USER_ERRORS:
-            abort(404, f"no sighting {sighting}")
+        return png(ops.sighting_thumbnail, sighting, "sighting")
 
     def recent_page(status=200, **values):
         before = request.args.get("before", type=int)
