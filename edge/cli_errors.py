@@ -41,13 +41,24 @@ def user_errors() -> tuple:
 
 
 class _OneLine:
-    extra_errors: tuple = ()
+    extra_errors: tuple = ()   # classes, or "module:Class" imported only if an error comes
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (*user_errors(), *self.extra_errors) as exc:
-            raise click.ClickException(one_line(exc)) from None
+        except Exception as exc:
+            if isinstance(exc, (*user_errors(), *map(_resolve, self.extra_errors))):
+                raise click.ClickException(one_line(exc)) from None
+            raise
+
+
+def _resolve(error):
+    if isinstance(error, str):
+        import importlib
+
+        module, name = error.split(":")
+        return getattr(importlib.import_module(module), name)
+    return error
 
 
 class OneLine(_OneLine, click.Command):
@@ -59,6 +70,7 @@ class OneLineGroup(_OneLine, click.Group):
 
 
 def with_errors(*errors, group: bool = False):
-    """A ``OneLine`` (or ``OneLineGroup``) class that also ends ``errors`` in one line."""
+    """A ``OneLine`` (or ``OneLineGroup``) class that also ends ``errors`` (classes, or
+    "module:Class" for a command whose modules load only when it runs) in one line."""
     base = OneLineGroup if group else OneLine
     return type(base.__name__, (base,), {"extra_errors": tuple(errors)})

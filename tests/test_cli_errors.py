@@ -52,13 +52,18 @@ def test_extra_errors_and_fail_and_bugs():
     class Mine(Exception):
         pass
 
-    @click.group(cls=with_errors(Mine, group=True))
+    @click.group(cls=with_errors(Mine, "json:JSONDecodeError", group=True))
     def group():
         pass
 
     @group.command()
     def mine():
         raise Mine("my own kind of trouble")
+
+    @group.command()
+    def named():   # an error class named as "module:Class", imported only when one comes
+        import json
+        json.loads("{")
 
     @group.command()
     def message():
@@ -71,6 +76,7 @@ def test_extra_errors_and_fail_and_bugs():
     runner = CliRunner()
     assert runner.invoke(group, ["mine"]).stderr == "Error: my own kind of trouble\n"
     assert runner.invoke(group, ["message"]).stderr == "Error: said\n"
+    assert runner.invoke(group, ["named"]).stderr.startswith("Error: Expecting property name")
     bug = runner.invoke(group, ["bug"])
     assert isinstance(bug.exception, KeyError)      # a bug keeps its traceback
     assert one_line(ValueError()) == "ValueError"

@@ -7,17 +7,17 @@ import sys
 
 import click
 
-from edge.cli_errors import OneLineGroup, fail
+from edge.cli_errors import fail, with_errors
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-USER_ERRORS = (OSError, ValueError)
 # where the shared data folder is when --data is not given (the tests read it too); no
 # command assumes a place for it: the Makefile passes its DATA
 DATA_ENV = "SIAMESE_EDGE_DATA"
 
 
-@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=with_errors("train.prepare:PrepareError", "train.data:DataError", ValueError,
+                              group=True), context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """Train a Siamese face embedding on a workstation.
 
@@ -46,14 +46,11 @@ def prepare_cmd(src, dst, size, colour, whole_if_no_face, min_face, pick, overwr
     Writes DST/prepare.json (every file's fate and reason) and a contact sheet per
     person in DST/_sheets/ with crops unlike the rest of their person outlined in red.
     """
-    from train.prepare import PrepareError, Settings, prepare
+    from train.prepare import Settings, prepare
 
-    try:
-        report = prepare(src, dst, Settings(size=size, colour=colour, min_face=min_face,
-                                            whole_if_no_face=whole_if_no_face, pick=pick),
-                         overwrite)
-    except (PrepareError, *USER_ERRORS) as exc:
-        fail(exc)
+    report = prepare(src, dst, Settings(size=size, colour=colour, min_face=min_face,
+                                        whole_if_no_face=whole_if_no_face, pick=pick),
+                     overwrite)
     _print_prepare(report, dst)
 
 
@@ -76,13 +73,9 @@ def _print_prepare(report, dst):
 @click.option("--overwrite", is_flag=True)
 def prepare_protocol_cmd(out, data, size, overwrite):
     """Prepare the standard protocol: OUT/train (yaleb, celebs, orl s1-s20), OUT/eval (orl s21-s40)."""
-    from train.prepare import PrepareError
     from train.protocol import prepare_protocol
 
-    try:
-        reports = prepare_protocol(data, out, size=size, overwrite=overwrite)
-    except (PrepareError, *USER_ERRORS) as exc:
-        fail(exc)
+    reports = prepare_protocol(data, out, size=size, overwrite=overwrite)
     for split, report in reports.items():
         _print_prepare(report, os.path.join(out, split))
 
@@ -99,15 +92,11 @@ def prepare_protocol_cmd(out, data, size, overwrite):
 def prepare_wild_cmd(out, data, size, colour, splits, overwrite):
     """Prepare the wild protocol (LFW): OUT/eval, OUT/calibration and OUT/train, the face
     nearest each photo's centre (the labelled person), aligned."""
-    from train.prepare import PrepareError
     from train.protocol import prepare_wild
 
-    try:
-        reports = prepare_wild(data, out, size=size, colour=colour,
-                               splits=splits or ("eval", "calibration", "train"),
-                               overwrite=overwrite)
-    except (PrepareError, *USER_ERRORS) as exc:
-        fail(exc)
+    reports = prepare_wild(data, out, size=size, colour=colour,
+                           splits=splits or ("eval", "calibration", "train"),
+                           overwrite=overwrite)
     for split, report in reports.items():
         _print_prepare(report, os.path.join(out, split))
 
@@ -145,22 +134,19 @@ def prepare_wild_cmd(out, data, size, colour, splits, overwrite):
 def fit_cmd(train_dir, out, arch, objective, epochs, steps, batch, lr, margin, scale, mining, size,
             val_fraction, patience, seed, no_augment, strategy, init, freeze, mirror):
     """Train an embedding branch on TRAIN_DIR (one folder per person) into OUT."""
-    from train.data import DataError, load_folder
+    from train.data import load_folder
     from train.fit import FitConfig, fit
     from train.models import ARCHITECTURES
 
     spec = ARCHITECTURES.get(arch, {"size": 112, "colour": "rgb"})
     if arch not in ARCHITECTURES and arch != "sface":
         fail(ValueError(f"unknown architecture {arch!r} (known: {', '.join([*ARCHITECTURES, 'sface'])})"))
-    try:
-        faces = load_folder(train_dir, size=size or spec["size"], colour=spec["colour"])
-        cfg = FitConfig(arch=arch, objective=objective, epochs=epochs, steps=steps, batch=batch,
-                        lr=lr, margin=margin, scale=scale, mining=mining, val_fraction=val_fraction,
-                        patience=patience, seed=seed, augment=not no_augment,
-                        strategy=strategy, init=init, freeze=freeze, mirror=mirror)
-        summary = fit(faces, out, cfg)
-    except (DataError, *USER_ERRORS) as exc:
-        fail(exc)
+    faces = load_folder(train_dir, size=size or spec["size"], colour=spec["colour"])
+    cfg = FitConfig(arch=arch, objective=objective, epochs=epochs, steps=steps, batch=batch,
+                    lr=lr, margin=margin, scale=scale, mining=mining, val_fraction=val_fraction,
+                    patience=patience, seed=seed, augment=not no_augment,
+                    strategy=strategy, init=init, freeze=freeze, mirror=mirror)
+    summary = fit(faces, out, cfg)
     click.echo(f"saved {out}/embedding.keras: {summary['parameters']:,} parameters, "
                f"{summary['multiply_adds'] / 1e6:.1f} M multiply-adds, "
                f"{summary['epochs_run']} epochs in {summary['seconds']:.0f} s"
@@ -201,17 +187,12 @@ def distil_cmd(out, folders, teacher, arch, size, colour, epochs, steps, batch, 
     the teacher on validation people kept (OUT/embedding.keras, OUT/summary.json), so
     siamese-convert can take OUT at any time and --resume goes on after an interruption.
     """
-    from edge.bundle import BundleError
-    from train.data import DataError
     from train.distil import DistilConfig, distil
 
     cfg = DistilConfig(arch=arch, size=size, colour=colour, epochs=epochs, steps=steps,
                        batch=batch, lr=lr, cosface_weight=cosface_weight,
                        val_people=val_people, seed=seed, teacher=teacher, mirror=mirror)
-    try:
-        summary = distil(folders, out, cfg, resume=resume)
-    except (DataError, BundleError, *USER_ERRORS) as exc:
-        fail(exc)
+    summary = distil(folders, out, cfg, resume=resume)
     click.echo(f"saved {out}/embedding.keras: {summary['parameters']:,} parameters, "
                f"{summary['multiply_adds'] / 1e6:.1f} M multiply-adds, {summary['epochs_run']} "
                f"epochs in {summary['seconds']:.0f} s, best validation cosine to the teacher "
@@ -233,18 +214,15 @@ def distil_cmd(out, folders, teacher, arch, size, colour, epochs, steps, batch, 
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def evaluate_cmd(model, eval_dir, out, n_way, trials, seed, threshold, wild, calibrate, as_json):
     """Evaluate MODEL (a fit output folder or .keras file) on EVAL_DIR, people never trained on."""
-    from train.data import DataError, load_folder
+    from train.data import load_folder
     from train.evaluate import evaluate
     from train.fit import SUMMARY_FILE
 
-    try:
-        info = _model_input(model, SUMMARY_FILE)
-        faces = load_folder(eval_dir, size=info["size"], colour=info["colour"])
-        wild_faces, calib = (load_folder(d, size=info["size"], colour=info["colour"]) if d else None
-                             for d in (wild, calibrate))
-        result = evaluate(model, faces, out, n_way, trials, seed, threshold, wild_faces, calib)
-    except (DataError, *USER_ERRORS) as exc:
-        fail(exc)
+    info = _model_input(model, SUMMARY_FILE)
+    faces = load_folder(eval_dir, size=info["size"], colour=info["colour"])
+    wild_faces, calib = (load_folder(d, size=info["size"], colour=info["colour"]) if d else None
+                         for d in (wild, calibrate))
+    result = evaluate(model, faces, out, n_way, trials, seed, threshold, wild_faces, calib)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -285,21 +263,18 @@ def wild_line(w: dict) -> str:
 def omniglot_cmd(out, data, arch, objective, size, epochs, steps, seed, rotations):
     """Omniglot one-shot: train on both small background sets, then the 20 standard
     20-way runs of all_runs.zip, reported beside the Siamese-network paper's 92.0%."""
-    from train.data import DataError, split_people
+    from train.data import split_people
     from train.evaluate import embed_faces
     from train.fit import FitConfig, fit, load_branch
     from train.omniglot import evaluate_runs, load_background, load_runs, with_rotations
 
-    try:
-        cfg = FitConfig(arch=arch, objective=objective, epochs=epochs, steps=steps, seed=seed,
-                        flip=False)
-        train, val = split_people(load_background(data, size), cfg.val_fraction, seed)
-        runs = load_runs(data, size)
-        summary = fit(with_rotations(train) if rotations else train, out, cfg, val=val)
-        branch = load_branch(out)
-        result = evaluate_runs(lambda x: embed_faces(branch, x), runs)
-    except (DataError, *USER_ERRORS) as exc:
-        fail(exc)
+    cfg = FitConfig(arch=arch, objective=objective, epochs=epochs, steps=steps, seed=seed,
+                    flip=False)
+    train, val = split_people(load_background(data, size), cfg.val_fraction, seed)
+    runs = load_runs(data, size)
+    summary = fit(with_rotations(train) if rotations else train, out, cfg, val=val)
+    branch = load_branch(out)
+    result = evaluate_runs(lambda x: embed_faces(branch, x), runs)
     result["training"] = {k: summary[k] for k in ("parameters", "epochs_run", "seconds")}
     with open(os.path.join(out, "omniglot.json"), "w") as f:
         json.dump(result, f, indent=2)
