@@ -15,14 +15,12 @@ data of full-integer int8).
 """
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from benchmarks.detector_scenes import DEFAULT_DATA, face_scenes
+from benchmarks.detector_scenes import face_scenes, run_in_a_temporary_folder
 from convert.detector import NETS, export_detector, keras_net, to_tflite
 from edge.detect import Detector
 from edge.timing import Stopwatch, latency
@@ -122,13 +120,9 @@ def summarise(pairs: list, extra: int, ms: float) -> str:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scenes", type=int, default=20, help="face scenes (plus astronaut)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="the shared data folder: celebs/, orl/, yaleb/ (default: %(default)s)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="mtcnn-agreement-") as tmp:
-        run(Path(tmp), args)
+    run_in_a_temporary_folder(
+        run, __doc__.split("\n")[0], "mtcnn-agreement-", ": celebs/, orl/, yaleb/",
+        (("--scenes",), {"type": int, "default": 20, "help": "face scenes (plus astronaut)"}))
 
 
 def run(out: Path, args):

@@ -66,3 +66,19 @@ def face_scenes(count: int, seed: int, data: Path, sources=("celebs", "orl")):
         faces = read_faces(data / sources[i % len(sources)], int(rng.integers(1, 5)), rng)
         scenes.append(make_scene(faces, rng, background=BACKGROUNDS[i % len(BACKGROUNDS)]))
     return scenes
+
+
+def run_in_a_temporary_folder(run, description: str, prefix: str, data_help: str, *arguments):
+    """A script's main: ``arguments`` ((args, kwargs) pairs for argparse) and ``--data``
+    parsed, then ``run(folder, args)`` with a temporary folder for its exports."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=description)
+    for args, kwargs in arguments:
+        parser.add_argument(*args, **kwargs)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help=f"the shared data folder{data_help} (default: %(default)s)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        run(Path(tmp), args)

@@ -13,15 +13,13 @@ interpreter per batch size, as ``edge.detect.Net`` keeps them).
 """
 from __future__ import annotations
 
-import argparse
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from benchmarks.detector_scenes import DEFAULT_DATA, make_scene
+from benchmarks.detector_scenes import make_scene, run_in_a_temporary_folder
 from convert.detector import export_detector
 from edge.detect import Detector, Net
 from edge.timing import time_calls
@@ -69,16 +67,12 @@ def per_crop(files: dict, threads: int, runs: int):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs (the package: half)")
-    parser.add_argument("--threads", default="1,2", help="TFLite threads to try, comma-separated")
-    parser.add_argument("--batches", action="store_true", help="also time R-Net/O-Net batches")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="the shared data folder, for ORL s21 (default: %(default)s)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="mtcnn-speed-") as tmp:
-        run(Path(tmp), args)
+    run_in_a_temporary_folder(
+        run, __doc__.split("\n")[0], "mtcnn-speed-", ", for ORL s21",
+        (("--warmup",), {"type": int, "default": 3, "help": "untimed runs first"}),
+        (("--runs",), {"type": int, "default": 20, "help": "timed runs (the package: half)"}),
+        (("--threads",), {"default": "1,2", "help": "TFLite threads to try, comma-separated"}),
+        (("--batches",), {"action": "store_true", "help": "also time R-Net/O-Net batches"}))
 
 
 def run(out: Path, args):

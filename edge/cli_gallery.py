@@ -40,6 +40,19 @@ def _echo_json(value) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=1))
 
 
+def _listed(as_json, payload: dict, rows: list, none: str, header: str) -> bool:
+    """Print ``payload`` as JSON, or ``none`` when there are no ``rows``, or ``header``;
+    True when the caller is to print the rows under the header."""
+    if as_json:
+        _echo_json(payload)
+    elif not rows:
+        click.echo(none)
+    else:
+        click.echo(header)
+        return True
+    return False
+
+
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
     """Look after the gallery of enrolled people.
@@ -57,15 +70,11 @@ def list_(gallery_path, as_json):
     """List everyone enrolled, with how many embeddings each has."""
     with _open(gallery_path) as g:
         people, models, path = g.people(), g.models(), g.path
-    if as_json:
-        _echo_json({"gallery": str(path), "models": models, "people": [
-            {"name": p.name, "created": p.created, "enrolments": len(p.enrolments)}
-            for p in people]})
+    payload = {"gallery": str(path), "models": models, "people": [
+        {"name": p.name, "created": p.created, "enrolments": len(p.enrolments)} for p in people]}
+    if not _listed(as_json, payload, people, f"no one enrolled in {path}",
+                   f"{'EMBEDDINGS':>10}  {'ENROLLED':<25}  NAME"):
         return
-    if not people:
-        click.echo(f"no one enrolled in {path}")
-        return
-    click.echo(f"{'EMBEDDINGS':>10}  {'ENROLLED':<25}  NAME")
     for p in people:
         click.echo(f"{len(p.enrolments):>10}  {p.created:<25}  {p.name}")
     total = sum(len(p.enrolments) for p in people)
@@ -295,14 +304,11 @@ def sightings(gallery_path, unknown, since, limit, thumbnails, as_json):
             for s in found:
                 (thumbnails / f"{s.id}.png").write_bytes(g.sightings.thumbnail(s.id))
         path = g.path
-    if as_json:
-        _echo_json({"gallery": str(path), "sightings": [s.as_dict() for s in found]})
+    if not _listed(as_json, {"gallery": str(path), "sightings": [s.as_dict() for s in found]},
+                   found, f"no sightings{' of unknown faces' if unknown else ''}"
+                   f"{' since ' + since if since else ''} in {path}",
+                   f"{'ID':>8}  {'TIME':<19}  {'CAMERA':<16}  {'DISTANCE':>8}  NAME"):
         return
-    if not found:
-        click.echo(f"no sightings{' of unknown faces' if unknown else ''}"
-                   f"{' since ' + since if since else ''} in {path}")
-        return
-    click.echo(f"{'ID':>8}  {'TIME':<19}  {'CAMERA':<16}  {'DISTANCE':>8}  NAME")
     for s in found:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.time))
         distance = "-" if s.distance is None else f"{s.distance:.3f}"
@@ -402,13 +408,10 @@ def rejections(name, gallery_path, as_json):
     """List the faces said not to be someone (all, or NAME's)."""
     with _open(gallery_path) as g:
         found, path = g.rejections.list(name), g.path
-    if as_json:
-        _echo_json({"gallery": str(path), "rejections": [r.as_dict() for r in found]})
+    if not _listed(as_json, {"gallery": str(path), "rejections": [r.as_dict() for r in found]},
+                   found, f"no rejections{' of ' + name if name else ''} in {path}",
+                   f"{'ID':>6}  {'SIGHTING':>8}  {'MADE':<25}  NOT"):
         return
-    if not found:
-        click.echo(f"no rejections{' of ' + name if name else ''} in {path}")
-        return
-    click.echo(f"{'ID':>6}  {'SIGHTING':>8}  {'MADE':<25}  NOT")
     for r in found:
         click.echo(f"{r.id:>6}  {r.sighting or '-':>8}  {r.created:<25}  {r.name}")
 
