@@ -311,7 +311,7 @@ def _pipeline_tables(r) -> list[str]:
     rows = list(r.get("pipeline", []))
     fr = r.get("peers", {}).get("face_recognition", {}).get("clip")
     for p in rows:
-        n, s = p["naming"], p["stages"]
+        n = p["naming"]
         per = p.get("ms_per_frame", {})
         lines.append(f"| {p['bundle']} | {p['variant']} | every {p['every']}"
                      f"{'' if p.get('follow', True) else ', whole frame'} | {p['threads']} | "

@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import GalleryError
 from .store import _reads
-from .values import check_sha256, now, thumbnail_png, unit_vector
+from .values import check_sha256, grouped_vectors, now, thumbnail_png, unit_vector
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,7 @@ class RejectionStore:
             "SELECT p.name, r.vector, r.dim FROM rejections r JOIN people p"
             " ON p.id = r.person WHERE r.model_sha256 = ? ORDER BY r.person, r.id",
             (check_sha256(model_sha256),)).fetchall()
-        if not rows:
-            return [], np.zeros((0, 0), np.float32)
-        dims = {r[2] for r in rows}
-        if len(dims) != 1:
-            raise GalleryError(f"{self._gallery.path} mixes rejection sizes {sorted(dims)}: "
-                               "run edge-gallery check")
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
-        return [r[0] for r in rows], matrix.reshape(len(rows), dims.pop()).astype(np.float32)
+        return grouped_vectors(rows, self._gallery.path, "rejection")
 
     # -- re-embedding, with the enrolments (``gallery.reembed``) ------------------------
 

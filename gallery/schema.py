@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from . import access
-from .errors import CorruptFile, GalleryError, SchemaTooNew
+from .errors import CorruptFile, SchemaTooNew
 
 BUSY_TIMEOUT_S = 10.0
 

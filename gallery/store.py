@@ -28,7 +28,7 @@ from . import access, schema
 from .errors import (CorruptFile, DuplicatePerson, GalleryError, InvalidName, UnknownPerson,
                      model_mismatch)
 from .names import clean_name, name_key, pick
-from .values import check_sha256, now, thumbnail_png, unit_vector
+from .values import check_sha256, grouped_vectors, now, thumbnail_png, unit_vector
 
 
 def default_path() -> Path:
@@ -424,14 +424,7 @@ class Gallery:
             "SELECT p.name, e.vector, e.dim FROM embeddings e JOIN people p"
             " ON p.id = e.person WHERE e.model_sha256 = ? ORDER BY e.person, e.id",
             (check_sha256(model_sha256),)).fetchall()
-        if not rows:
-            return [], np.zeros((0, 0), np.float32)
-        dims = {r[2] for r in rows}
-        if len(dims) != 1:
-            raise GalleryError(f"{self.path} mixes embedding sizes {sorted(dims)}: "
-                               "run edge-gallery check")
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
-        return [r[0] for r in rows], matrix.reshape(len(rows), dims.pop()).astype(np.float32)
+        return grouped_vectors(rows, self.path, "embedding")
 
     # -- the file as stored: for re-embedding, export and check -------------------------
 

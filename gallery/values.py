@@ -49,3 +49,16 @@ def thumbnail_png(thumbnail, level: int = 9) -> bytes:
         return png.encode(thumbnail, level)
     except ValueError as exc:
         raise GalleryError(str(exc)) from None
+
+
+def grouped_vectors(rows, path, what: str) -> tuple[list[str], np.ndarray]:
+    """(name of each row, float32 matrix N x D) from rows of (name, little-endian float32
+    bytes, dimension), as the store reads embeddings and rejections; vectors of two sizes
+    in one gallery are a GalleryError naming ``what``."""
+    if not rows:
+        return [], np.zeros((0, 0), np.float32)
+    dims = {r[2] for r in rows}
+    if len(dims) != 1:
+        raise GalleryError(f"{path} mixes {what} sizes {sorted(dims)}: run edge-gallery check")
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4")
+    return [r[0] for r in rows], matrix.reshape(len(rows), dims.pop()).astype(np.float32)

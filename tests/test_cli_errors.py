@@ -77,6 +77,6 @@ def test_extra_errors_and_fail_and_bugs():
     assert runner.invoke(group, ["mine"]).stderr == "Error: my own kind of trouble\n"
     assert runner.invoke(group, ["message"]).stderr == "Error: said\n"
     assert runner.invoke(group, ["named"]).stderr.startswith("Error: Expecting property name")
-    bug = runner.invoke(group, ["bug"])
-    assert isinstance(bug.exception, KeyError)      # a bug keeps its traceback
+    crashed = runner.invoke(group, ["bug"])
+    assert isinstance(crashed.exception, KeyError)      # a bug keeps its traceback
     assert one_line(ValueError()) == "ValueError"
