@@ -69,7 +69,19 @@ def _add_sightings_v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX rejections_person ON rejections(person)")
 
 
-MIGRATIONS = [_create_v1, _add_sightings_v2]
+def _key_names_v3(conn: sqlite3.Connection) -> None:
+    # a name's key (case and Unicode form aside, gallery.names.name_key), indexed, so
+    # finding a person by any spelling of their name is one lookup however many are stored
+    from .names import name_key
+
+    conn.execute("ALTER TABLE people ADD COLUMN key TEXT")
+    conn.executemany("UPDATE people SET key = ? WHERE id = ?",
+                     [(name_key(name), pid) for pid, name in
+                      conn.execute("SELECT id, name FROM people").fetchall()])
+    conn.execute("CREATE INDEX people_key ON people(key)")
+
+
+MIGRATIONS = [_create_v1, _add_sightings_v2, _key_names_v3]
 VERSION = len(MIGRATIONS)
 
 

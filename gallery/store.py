@@ -242,8 +242,8 @@ class Gallery:
             conn = self._conn
             same = self._same_name(name)
             if not same:
-                pid = conn.execute("INSERT INTO people (name, created) VALUES (?, ?)",
-                                   (name, person_created or now())).lastrowid
+                pid = conn.execute("INSERT INTO people (name, key, created) VALUES (?, ?, ?)",
+                                   (name, name_key(name), person_created or now())).lastrowid
             elif append:
                 pid = pick(name, same, self.path)
             else:
@@ -285,7 +285,8 @@ class Gallery:
             if others:
                 raise DuplicatePerson(f"{new!r} is already enrolled{_as(new, others)}; "
                                       "remove them first or choose another name")
-            self._conn.execute("UPDATE people SET name = ? WHERE id = ?", (new, pid))
+            self._conn.execute("UPDATE people SET name = ?, key = ? WHERE id = ?",
+                               (new, name_key(new), pid))
         return new
 
     def reembed(self, embedder, *, batch_size: int = 32, progress=None) -> int:
@@ -346,8 +347,11 @@ class Gallery:
         """(id, stored name) of everyone whose name is ``name`` without regard to case
         and Unicode form: one person, or several in a gallery from before that rule."""
         key = name_key(name)
-        return [(pid, spelt) for pid, spelt in self._conn.execute("SELECT id, name FROM people")
-                if (name_key(spelt) == key if key else spelt == name)]
+        if not key:
+            return self._conn.execute("SELECT id, name FROM people WHERE name = ?",
+                                      (name,)).fetchall()
+        return self._conn.execute("SELECT id, name FROM people WHERE key = ? ORDER BY id",
+                                  (key,)).fetchall()
 
     def _person_id(self, name: str) -> int:
         """The id of the person ``name`` means (any case or Unicode form of their name);

@@ -114,7 +114,7 @@ def test_names_are_found_without_regard_to_case(db):
 
 def test_check_reports_names_differing_only_by_case(db):
     with Gallery(db) as g:  # as a gallery made before names were compared so
-        g._conn.execute("UPDATE people SET name = 'ADA' WHERE name = 'Zoë'")
+        g._conn.execute("UPDATE people SET name = 'ADA', key = 'ada' WHERE name = 'Zoë'")
     result = run("check", "--gallery", db)
     assert result.exit_code == 1
     assert "'ADA' and 'Ada' are one name (case and Unicode form aside)" in result.stdout

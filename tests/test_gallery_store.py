@@ -69,7 +69,7 @@ def test_enrol_stores_everything(gallery):
 def test_file_settings(gallery):
     conn = sqlite3.connect(gallery.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 3
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"people", "embeddings", "thumbnails", "sightings", "rejections"} <= tables
     assert gallery._conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
@@ -252,7 +252,7 @@ def test_names_differing_only_by_case_in_an_older_gallery(gallery):
     found by its exact spelling, any other spelling is ambiguous, and check says so."""
     gallery.enrol("Ada", vec(1), MODEL_A, face(1))
     gallery.enrol("Bob", vec(2), MODEL_A, face(2))
-    gallery._conn.execute("UPDATE people SET name = 'ADA' WHERE name = 'Bob'")  # as before
+    gallery._conn.execute("UPDATE people SET name = 'ADA', key = 'ada' WHERE name = 'Bob'")
     gallery.close()
     with Gallery(gallery.path) as g:
         assert [p.name for p in g.people()] == ["ADA", "Ada"]

@@ -261,30 +261,36 @@ def test_listing_filters(tmp_path):
 
 def test_an_old_gallery_is_upgraded_in_place_and_older_code_refuses_the_new_one(
         tmp_path, monkeypatch):
+    from gallery.values import thumbnail_png
+
     path = tmp_path / "old.db"
-    with monkeypatch.context() as old:        # the code of version 1
-        old.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
-        old.setattr(schema, "VERSION", 1)
-        with Gallery(path) as g:
-            g.enrol("Ada", basis(0), MODEL, CROP)
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path)              # a gallery as version 1 wrote it
+    schema.MIGRATIONS[0](conn)
+    conn.execute("INSERT INTO people (id, name, created) VALUES (1, 'Ada', '2026-11-01')")
+    vector = basis(0).astype("<f4")
+    conn.execute("INSERT INTO embeddings (id, person, vector, dim, model_sha256, created) "
+                 "VALUES (1, 1, ?, ?, ?, '2026-11-01')", (vector.tobytes(), vector.size, MODEL))
+    conn.execute("INSERT INTO thumbnails VALUES (1, ?)", (thumbnail_png(CROP),))
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sightings'"
                         ).fetchone()[0] == 0
     conn.close()
     with Gallery(path) as g:                  # this code: upgraded when opened
         assert [p.name for p in g.people()] == ["Ada"]
+        assert g.person("ADA").name == "Ada"  # the names' keys made by the upgrade
         [sid] = g.sightings.add([seen(basis(0), "Ada")], MODEL)
         reject(g, sid, "Ada")
         assert g.check() == []
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION == 3
     conn.close()
-    with monkeypatch.context() as old:
+    with monkeypatch.context() as old:        # the code of version 1
         old.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
         old.setattr(schema, "VERSION", 1)
         stored = path.read_bytes()
-        with pytest.raises(SchemaTooNew, match="version 2, but this siamese-edge reads up "
+        with pytest.raises(SchemaTooNew, match="version 3, but this siamese-edge reads up "
                                                "to version 1: upgrade siamese-edge"):
             Gallery(path)
         assert path.read_bytes() == stored
