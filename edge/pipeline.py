@@ -124,8 +124,6 @@ class Pipeline:
             votes=votes, max_jump=matcher.threshold)
         self.timings = Timings()
         self.decisions = Decisions()
-        self._faces: list = []          # the last detection's faces (with landmarks)
-        self._vectors = None            # the last photo's embeddings, one per face
         self._index = 0
         self._last: list[FaceResult] = []
 
@@ -167,14 +165,18 @@ class Pipeline:
     def photo(self, image, matcher=None) -> list[FaceResult]:
         """The faces of one photo, largest first, numbered 1, 2, ... and each named by
         itself (no track, no vote)."""
+        return self._photo(image, matcher)[0]
+
+    def _photo(self, image, matcher=None):
+        """(``photo``'s results, the detected faces, their embeddings)."""
         t = time.perf_counter()
-        faces = self._faces = self.find(image)
+        faces = self.find(image)
         self.timings.add("detect", time.perf_counter() - t)
-        vectors = self._vectors = self.embed(self.align(image, faces))
+        vectors = self.embed(self.align(image, faces))
         matches = self.match(vectors, matcher)
         return [FaceResult(i + 1, m.name or UNKNOWN, _distance(m), tuple(float(v) for v in f.box),
                            m.margin, m.candidates)
-                for i, (f, m) in enumerate(zip(faces, matches))]
+                for i, (f, m) in enumerate(zip(faces, matches))], faces, vectors
 
     def process(self, frame, capture_seconds: float = 0.0) -> FrameResult:
         """One frame: detect and identify on every ``every``-th, else the tracks as they stand."""
@@ -183,19 +185,20 @@ class Pipeline:
         self.timings.frames += 1
         now = time.time()
         if self.stills:
-            faces = self.photo(frame)
-            return FrameResult(index, now, True, faces,
-                               self.decisions.photo(frame, faces, self._faces, now, self._vectors))
+            results, faces, vectors = self._photo(frame)
+            return FrameResult(index, now, True, results,
+                               self.decisions.photo(frame, results, faces, now, vectors))
         if index % self.every:
             return FrameResult(index, now, False, list(self._last))
-        tracks = self._scene(frame)
-        decisions = self.decisions.update(frame, self.tracker.by_detection, self._faces,
+        tracks, faces = self._scene(frame)
+        decisions = self.decisions.update(frame, self.tracker.by_detection, faces,
                                           {t.id for t in self.tracker.tracks}, now)
         self._last = [FaceResult(t.id, t.name, t.distance, t.box, t.margin) for t in tracks]
         return FrameResult(index, now, True, list(self._last), decisions)
 
-    def _scene(self, frame) -> list:
-        """One detection of a scene: the tracks seen, each named by its vote."""
+    def _scene(self, frame) -> tuple[list, list]:
+        """One detection of a scene: (the tracks seen, each named by its vote; the
+        detected faces, ``tracker.by_detection``'s order)."""
         followed = self.tracker.current()
         clock = self._detections = self._detections + 1
         t, faces = time.perf_counter(), None
@@ -206,7 +209,6 @@ class Pipeline:
         if faces is None:
             faces, self._scanned = self.find(frame), clock
         self.timings.add("detect", time.perf_counter() - t)
-        self._faces = faces
         crops = self.align(frame, faces)
         looks = [_look(c) for c in crops]
         boxes = [f.box for f in faces]
@@ -214,17 +216,16 @@ class Pipeline:
         todo = [i for i, track in enumerate(assigned)
                 if self._changed(track, i, faces, looks[i], clock)]
         vectors = self.embed([crops[i] for i in todo])
-        matches = dict(zip(todo, self.match(vectors)))
-        vectors = dict(zip(todo, vectors))
-        names = [matches[i].name or UNKNOWN if i in matches else None for i in range(len(faces))]
-        seen = self.tracker.update(
-            boxes, names, [_distance(matches[i]) if i in matches else None for i in range(len(faces))],
-            [vectors.get(i) for i in range(len(faces))],
-            [matches[i].margin if i in matches else None for i in range(len(faces))], assigned)
+        # a face not embedded now is followed, not identified: no name, so no vote
+        names, distances, margins, embedded = ([None] * len(faces) for _ in range(4))
+        for i, match, vector in zip(todo, self.match(vectors), vectors):
+            names[i], distances[i] = match.name or UNKNOWN, _distance(match)
+            margins[i], embedded[i] = match.margin, vector
+        seen = self.tracker.update(boxes, names, distances, embedded, margins, assigned)
         for i in todo:
             track = self.tracker.by_detection[i]
             track.embedded_at, track.embedded_size, track.signature = clock, faces[i].size, looks[i]
-        return seen
+        return seen, faces
 
     def _changed(self, track, i, faces, look, clock) -> bool:
         """Whether face ``i`` (``track``'s, if any) must be embedded now (see the module's
