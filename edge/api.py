@@ -97,11 +97,11 @@ def enrol(name: str, image, gallery=None, bundle=None, append: bool = False) -> 
     path = Path(gallery) if gallery is not None else default_path()
     with open_existing(path) or nullcontext() as g:   # no file is made for a refusal
         name = check_name(g, name, append)
-    pipeline = _pipeline(bundle)
-    snapshot = snapshot_of(_image(image), pipeline.detector,
-                           str(image) if isinstance(image, (str, os.PathLike)) else "")
-    with Gallery(path) as g:
-        return store(g, pipeline.thumbnails, name, [snapshot], append)
+        pipeline = _pipeline(bundle)
+        snapshot = snapshot_of(_image(image), pipeline.detector,
+                               str(image) if isinstance(image, (str, os.PathLike)) else "")
+        with nullcontext(g) if g is not None else Gallery(path) as target:
+            return store(target, pipeline.thumbnails, name, [snapshot], append)
 
 
 def _image(image) -> np.ndarray:
