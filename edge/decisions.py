@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.align import align_face
+from edge.enrolment import THUMBNAIL
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Decision:
 class Decisions:
     """Remembers what was announced for each track, and says what is new."""
 
-    def __init__(self, thumbnail: int = 112):
+    def __init__(self, thumbnail: int = THUMBNAIL):
         self.thumbnail = thumbnail
         self._said: dict[int, Decision] = {}
 
