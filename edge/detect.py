@@ -248,11 +248,13 @@ class Detector:
             i = int((face.box[0] + face.box[2]) / 2 // step)
             if i >= len(regions):
                 continue
-            _, (left, top), f = regions[i]
-            shift = np.array([i * step, 0])
-            found.append(Face(box=tuple(v / f + o for v, o in
-                                        zip(face.box, (left - i * step / f, top) * 2)),
-                              score=face.score, landmarks=(face.landmarks - shift) / f + (left, top)))
+            _, corner, f = regions[i]
+
+            def back(points):   # strip pixels to image pixels, as (x, y) rows
+                return (np.reshape(points, (-1, 2)) - (i * step, 0)) / f + corner
+
+            found.append(Face(box=tuple(float(v) for v in back(face.box).ravel()),
+                              score=face.score, landmarks=back(face.landmarks)))
         if len(found) < 2:
             return found
         boxes = np.array([[*face.box, face.score] for face in found])
