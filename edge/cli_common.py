@@ -62,12 +62,13 @@ def open_matcher(gallery, bundle, threshold=None, fpir=None, create=False):
     ``create`` (the web view will enrol into it)."""
     from pathlib import Path
 
+    from gallery.access import is_empty_file
     from gallery.errors import GalleryError
     from gallery.match import Matcher
     from gallery.store import default_path
 
     path = Path(gallery) if gallery else default_path()
-    if path.is_file() and path.stat().st_size == 0 and not create:   # touched: keep it as is
+    if is_empty_file(path) and not create:   # touched: kept as it is
         fail(f"{path} is an empty file, not a gallery: enrol someone into it first "
              f"(edge-enroll NAME --image PHOTO --gallery {path})")
     new = not path.is_file()

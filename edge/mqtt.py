@@ -96,7 +96,7 @@ class GalleryPeople:
     def __init__(self, path):
         from gallery.store import Gallery
 
-        self._gallery = Gallery(Path(path))
+        self._gallery = Gallery(Path(path), create=False)   # read only: never made here
         self._version = None
 
     def __call__(self) -> list[str] | None:

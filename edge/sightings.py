@@ -58,10 +58,6 @@ class SightingsOutput:
         except GalleryError as exc:
             self._trouble(exc)
 
-    @property
-    def on(self) -> bool:
-        return self._gallery is not None
-
     def publish(self, result) -> list[int]:
         """Keep the frame's settled decisions; returns their new ids (none when the
         gallery could not take them now)."""

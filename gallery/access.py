@@ -55,6 +55,13 @@ def check_can_make(path: Path) -> None:
                           "read-only")
 
 
+def is_empty_file(path: Path) -> bool:
+    """A file of no bytes where a gallery should be: it holds no one, and only a write
+    (an enrolment) may make a gallery of it."""
+    path = Path(path)
+    return path.is_file() and path.stat().st_size == 0
+
+
 def prepare(path: Path, create: bool) -> None:
     """Refuse, before anything is made, a ``path`` where no gallery is or can be; with
     ``create``, make its folder when it has none."""
@@ -62,7 +69,7 @@ def prepare(path: Path, create: bool) -> None:
     if path.is_dir():
         raise GalleryError(f"{path} is a folder, not a gallery file")
     if path.exists():
-        if not create and path.stat().st_size == 0:   # touched, or half copied: kept as is
+        if not create and is_empty_file(path):   # touched, or half copied: kept as is
             raise CorruptFile(f"{path} is an empty file, not a gallery (edge-enroll makes "
                               "one there)")
         return

@@ -43,17 +43,14 @@ def open_existing(path: str | Path | None = None) -> "Gallery | None":
     to store."""
     path = Path(path) if path is not None else default_path()
     # an empty file (touched, say) holds no one yet: the gallery is made there on a write
-    return Gallery(path, create=False) if path.exists() and not _empty_file(path) else None
+    return Gallery(path, create=False) if path.exists() and not access.is_empty_file(path) \
+        else None
 
 
 def _as(name: str, same: list[tuple[int, str]]) -> str:
     """The words " as 'Alan Turing'" when ``name`` is enrolled under another spelling."""
     spellings = sorted({spelt for _, spelt in same if spelt != name})
     return f" as {' and '.join(map(repr, spellings))}" if spellings else ""
-
-
-def _empty_file(path: Path) -> bool:
-    return path.is_file() and path.stat().st_size == 0
 
 
 def _reads(method):

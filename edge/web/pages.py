@@ -17,9 +17,9 @@ from flask import (Blueprint, Response, abort, current_app, flash, redirect, ren
 from edge.web.messages import public
 from edge.web.operations import USER_ERRORS, status_of
 from edge.web.uploads import photo_from, read_upload
+from gallery.sightings import MAX_ID   # SQLite's largest row id
 
 
-MAX_ID = 2**63 - 1   # SQLite's largest row id
 RECENT = 48          # sightings on one page of Recent
 
 
