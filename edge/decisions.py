@@ -15,6 +15,7 @@ import numpy as np
 
 from edge.align import align_face
 from edge.enrolment import THUMBNAIL
+from edge.track import UNKNOWN
 
 
 @dataclass
@@ -31,9 +32,13 @@ class Decision:
     sighting: int | None = None    # its id among the gallery's sightings, once kept there
     embedding: np.ndarray | None = None   # the face's embedding (bundle's model); None for "ended"
 
+    @property
+    def known(self) -> bool:
+        return self.name != UNKNOWN
+
     def as_dict(self) -> dict:
         return {"kind": self.kind, "track": self.track, "name": self.name,
-                "distance": _round(self.distance), "margin": _round(self.margin),
+                "distance": rounded(self.distance), "margin": rounded(self.margin),
                 "box": [round(float(v), 1) for v in self.box], "time": round(self.time, 3),
                 **({"previous": self.previous} if self.previous is not None else {}),
                 **({"sighting": self.sighting} if self.sighting is not None else {})}
@@ -83,5 +88,6 @@ def _finite(x):
     return None if x is None or x != x else float(x)
 
 
-def _round(x):
+def rounded(x):
+    """A distance or margin as outputs give it: 4 decimals, None kept."""
     return None if x is None else round(float(x), 4)

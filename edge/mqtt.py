@@ -32,7 +32,6 @@ from urllib.parse import unquote, urlsplit
 
 from edge import mqtt_messages as payloads
 from edge.mqtt_messages import OFF, OFFLINE, ON, ONLINE, Topics, TopicError
-from edge.track import UNKNOWN
 
 PASSWORD_ENV = "EDGE_MQTT_PASSWORD"
 PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -194,13 +193,13 @@ class MqttOutput:
             messages += [(self.topics.match(d.name), payloads.match(d, camera, run)),
                          (self.topics.face, payloads.face(d, camera, run))]
         states = {}
-        if d.name != UNKNOWN:
+        if d.known:
             seen = payloads.last_seen(d, camera)
             states[self.topics.person(d.name)] = json.dumps(seen, ensure_ascii=False)
         messages = [(t, json.dumps(p, ensure_ascii=False)) for t, p in messages]
         with self._lock:
             before = bool(self._strangers)
-            if d.kind != "ended" and d.name == UNKNOWN:
+            if d.kind != "ended" and not d.known:
                 self._strangers.add(d.track)
             else:
                 self._strangers.discard(d.track)

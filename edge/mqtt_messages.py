@@ -19,7 +19,7 @@ import re
 import unicodedata
 from datetime import datetime
 
-from edge.track import UNKNOWN
+from edge.decisions import rounded
 
 DISCOVERY = "homeassistant"
 ONLINE, OFFLINE = "online", "offline"
@@ -95,16 +95,8 @@ class Topics:
 def event(d, camera: str, run: str) -> dict:
     """``<prefix>/events``: one decision as it is, with the camera and both clocks.
     ``id`` names the track for this run of edge-identify (``run``: its start time)."""
-    out = {"id": f"{run}-{d.track}", "camera": camera, "kind": d.kind, "track": d.track,
-           "name": d.name, "known": d.name != UNKNOWN, "distance": _round(d.distance),
-           "margin": _round(d.margin), "score": score(d.distance),
-           "box": [round(float(v), 1) for v in d.box], "time": iso(d.time),
-           "timestamp": round(d.time, 3)}
-    if d.previous is not None:
-        out["previous"] = d.previous
-    if d.sighting is not None:
-        out["sighting"] = d.sighting
-    return out
+    return {"id": f"{run}-{d.track}", "camera": camera, **d.as_dict(), "known": d.known,
+            "score": score(d.distance), "time": iso(d.time), "timestamp": round(d.time, 3)}
 
 
 def match(d, camera: str, run: str) -> dict:
@@ -113,9 +105,9 @@ def match(d, camera: str, run: str) -> dict:
     conf = score(d.distance)
     out = {"id": f"{run}-{d.track}", "camera": camera, "time": iso(d.time),
            "timestamp": round(d.time, 3),
-           "match": {"name": d.name, "match": d.name != UNKNOWN,
+           "match": {"name": d.name, "match": d.known,
                      "confidence": None if conf is None else round(100 * conf, 2),
-                     "distance": _round(d.distance), "margin": _round(d.margin),
+                     "distance": rounded(d.distance), "margin": rounded(d.margin),
                      "box": {"top": y1, "left": x1, "width": x2 - x1, "height": y2 - y1}}}
     if d.sighting is not None:
         out["sighting"] = d.sighting
@@ -126,7 +118,7 @@ def face(d, camera: str, run: str) -> dict:
     """``<prefix>/tracked_object_update``: Frigate's face recognition message (``name``
     null for a stranger, as Frigate says no match)."""
     return {"type": "face", "id": f"{run}-{d.track}",
-            "name": None if d.name == UNKNOWN else d.name, "score": score(d.distance),
+            "name": d.name if d.known else None, "score": score(d.distance),
             "camera": camera, "timestamp": round(d.time, 3)}
 
 
@@ -135,7 +127,7 @@ def last_seen(d, camera: str) -> dict:
     and attributes. ``kind`` ended: the time they left the camera's view."""
     out = {"name": d.name, "camera": camera, "time": iso(d.time),
            "timestamp": round(d.time, 3), "kind": d.kind, "track": d.track,
-           "distance": _round(d.distance), "score": score(d.distance)}
+           "distance": rounded(d.distance), "score": score(d.distance)}
     if d.sighting is not None:
         out["sighting"] = d.sighting
     return out
@@ -177,5 +169,4 @@ def _origin(version):
     return {"name": "siamese-edge", **({"sw_version": version} if version else {})}
 
 
-def _round(x):
-    return None if x is None else round(float(x), 4)
+
