@@ -32,6 +32,19 @@ def _open(path: Path | None, create: bool = False) -> Gallery:
     return Gallery(path, create=create)
 
 
+def _load_embedder(bundle, threads, variant):
+    """A bundle's thumbnail embedder (None: the default bundle), or one line on why not."""
+    try:
+        from edge.bundle import DEFAULT_BUNDLE, load_embedder
+    except ImportError as exc:
+        fail(f"cannot load bundles: the edge runtime is missing ({exc})")
+    bundle = bundle or DEFAULT_BUNDLE
+    try:
+        return load_embedder(bundle, threads, variant)
+    except Exception as exc:  # a bad bundle is a user error: one line, no traceback
+        fail(f"cannot load bundle {bundle}: {exc}")
+
+
 def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
@@ -255,14 +268,7 @@ def reembed(bundle, variant, threads, gallery_path):
     matches faces embedded by the new bundle only: the old bundle's embeddings no
     longer match.
     """
-    try:
-        from edge.bundle import load_embedder
-    except ImportError as exc:
-        fail(f"cannot load bundles: the edge runtime is missing ({exc})")
-    try:
-        embedder = load_embedder(bundle, threads, variant)
-    except Exception as exc:  # a bad bundle is a user error: one line, no traceback
-        fail(f"cannot load bundle {bundle}: {exc}")
+    embedder = _load_embedder(bundle, threads, variant)
     with _open(gallery_path) as g:
         if not sys.stderr.isatty():
             n = g.reembed(embedder)
@@ -328,16 +334,7 @@ class _BundleEmbedder:
 
     def _load(self):
         if self._embedder is None:
-            try:
-                from edge.bundle import DEFAULT_BUNDLE, load_embedder
-            except ImportError as exc:
-                raise click.ClickException(f"cannot load bundles: the edge runtime is "
-                                           f"missing ({exc})") from None
-            bundle = self.bundle or DEFAULT_BUNDLE
-            try:
-                self._embedder = load_embedder(bundle, self.threads, self.variant)
-            except Exception as exc:  # a bad bundle is a user error: one line
-                raise click.ClickException(f"cannot load bundle {bundle}: {exc}") from None
+            self._embedder = _load_embedder(self.bundle, self.threads, self.variant)
         return self._embedder
 
     @property
