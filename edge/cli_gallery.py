@@ -35,10 +35,11 @@ def _open(path: Path | None, create: bool = False) -> Gallery:
 def _load_embedder(bundle, threads, variant):
     """A bundle's thumbnail embedder (None: the default bundle), or one line on why not."""
     try:
-        from edge.bundle import DEFAULT_BUNDLE, load_embedder
+        from edge.bundle import load_embedder
+        if bundle is None:
+            from edge.bundle import DEFAULT_BUNDLE as bundle
     except ImportError as exc:
         fail(f"cannot load bundles: the edge runtime is missing ({exc})")
-    bundle = bundle or DEFAULT_BUNDLE
     try:
         return load_embedder(bundle, threads, variant)
     except Exception as exc:  # a bad bundle is a user error: one line, no traceback
