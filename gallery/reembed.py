@@ -46,15 +46,19 @@ def reembed(gallery, embedder, *, batch_size: int = 32, progress=None) -> int:
     vectors = _embed(embedder, rows, batch_size, progress, 0, len(rows))
     others = _embed(embedder, rejected, batch_size)
     with gallery.batch():
-        late = [(eid, data) for eid, data in gallery.thumbnails_to_reembed(model)
-                if eid not in vectors]  # enrolled while we worked
-        vectors.update(_embed(embedder, late, batch_size))
-        others.update(_embed(embedder, [(rid, data) for rid, data in
-                                        gallery.rejections.to_reembed(model)
-                                        if rid not in others], batch_size))
+        # enrolled or rejected while we worked
+        vectors.update(_embed(embedder, _left(gallery.thumbnails_to_reembed(model), vectors),
+                              batch_size))
+        others.update(_embed(embedder, _left(gallery.rejections.to_reembed(model), others),
+                             batch_size))
         dims = {v.size for v in [*vectors.values(), *others.values()]}
         if len(dims) > 1:
             raise GalleryError(f"the embedder returned embeddings of sizes {sorted(dims)}")
         changed = gallery.replace_embeddings(vectors, model)
         gallery.rejections.replace_vectors(others, model)
         return changed
+
+
+def _left(rows, done: dict) -> list:
+    """The (id, PNG) rows not re-embedded yet."""
+    return [(i, data) for i, data in rows if i not in done]

@@ -105,13 +105,6 @@ class RejectionStore:
     def replace_vectors(self, vectors: dict, model_sha256: str) -> int:
         """Give each rejection (id -> vector) a new embedding made by ``model_sha256``,
         inside the caller's transaction; returns how many changed."""
-        model = check_sha256(model_sha256)
-        changed = 0
+        vectors = {rid: unit_vector(v) for rid, v in vectors.items()}
         with self._gallery.batch():
-            for rid, vector in vectors.items():
-                vector = unit_vector(vector)
-                changed += self._conn.execute(
-                    "UPDATE rejections SET vector = ?, dim = ?, model_sha256 = ? WHERE id = ?",
-                    (vector.astype("<f4").tobytes(), int(vector.size), model, int(rid))
-                ).rowcount
-        return changed
+            return self._gallery._set_vectors("rejections", vectors, check_sha256(model_sha256))

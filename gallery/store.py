@@ -310,16 +310,20 @@ class Gallery:
         if len(dims) > 1:
             raise GalleryError(f"new embeddings of sizes {sorted(dims)}: one model, one size")
         with self.batch():
-            changed = 0
-            for eid, vector in vectors.items():
-                changed += self._conn.execute(
-                    "UPDATE embeddings SET vector = ?, dim = ?, model_sha256 = ? WHERE id = ?",
-                    (vector.astype("<f4").tobytes(), int(vector.size), model, eid)).rowcount
+            changed = self._set_vectors("embeddings", vectors, model)
             stale = self._conn.execute("SELECT count(*) FROM embeddings WHERE "
                                        "model_sha256 != ?", (model,)).fetchone()[0]
             if stale:
                 raise GalleryError(f"{stale} embeddings were not re-embedded; nothing changed")
         return changed
+
+    def _set_vectors(self, table: str, vectors: dict, model: str) -> int:
+        """Give each row of ``table`` (embeddings or rejections; id -> unit vector) a
+        new vector made by ``model``, inside the caller's transaction; how many changed."""
+        return sum(self._conn.execute(
+            f"UPDATE {table} SET vector = ?, dim = ?, model_sha256 = ? WHERE id = ?",
+            (v.astype("<f4").tobytes(), int(v.size), model, int(i))).rowcount
+            for i, v in vectors.items())
 
     @_reads
     def export(self, path: str | Path, sign_key: bytes | None = None) -> dict:
