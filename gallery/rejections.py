@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import GalleryError
-from .store import _reads
+from .store import StoreTable, _reads
 from .values import check_sha256, grouped_vectors, now, thumbnail_png, unit_vector
 
 
@@ -31,15 +31,8 @@ class Rejection:
                 "sighting": self.sighting, "created": self.created}
 
 
-class RejectionStore:
+class RejectionStore(StoreTable):
     """The rejections of one open Gallery (``gallery.rejections``)."""
-
-    def __init__(self, gallery):
-        self._gallery = gallery
-
-    @property
-    def _conn(self):
-        return self._gallery._conn
 
     def add(self, name: str, embedding, model_sha256: str, thumbnail, *,
             sighting: int | None = None) -> int:

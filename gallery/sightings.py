@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .errors import UnknownSighting
-from .store import _reads
+from .store import StoreTable, _reads
 from .values import check_sha256, thumbnail_png, unit_vector
 
 KEEP_DAYS = 30.0
@@ -76,15 +76,8 @@ class NewSighting:
 _COLUMNS = "id, time, camera, name, distance, margin, model_sha256, dim"
 
 
-class SightingStore:
+class SightingStore(StoreTable):
     """The sightings of one open Gallery (``gallery.sightings``)."""
-
-    def __init__(self, gallery):
-        self._gallery = gallery
-
-    @property
-    def _conn(self):
-        return self._gallery._conn
 
     # -- writes -------------------------------------------------------------------------
 

@@ -53,6 +53,18 @@ def _as(name: str, same: list[tuple[int, str]]) -> str:
     return f" as {' and '.join(map(repr, spellings))}" if spellings else ""
 
 
+class StoreTable:
+    """A table of one open Gallery kept by a module of its own (``gallery.sightings``,
+    ``gallery.rejections``), speaking through the gallery's connection."""
+
+    def __init__(self, gallery):
+        self._gallery = gallery
+
+    @property
+    def _conn(self):
+        return self._gallery._conn
+
+
 def _reads(method):
     """Report a damaged file as one CorruptFile, whatever broke on reading it, and a
     file SQLite cannot get at as what stands in the way (``access.explain``)."""
