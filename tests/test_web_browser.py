@@ -32,6 +32,7 @@ BUNDLE = "fast"  # the shipped bundle (edge/bundles/fast)
 pytest.importorskip("flask")
 webdriver = pytest.importorskip("selenium.webdriver")
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -225,7 +226,9 @@ def test_a_form_on_another_site_cannot_change_anything(server, browser, tmp_path
                     '<input name="name" value="IU"><button>win a prize</button></form>')
     browser.get(evil.as_uri())
     browser.find_element(By.TAG_NAME, "button").click()
-    wait.until(lambda d: "another site" in d.find_element(By.TAG_NAME, "body").text)
+    # the click navigates: the old page's body may go stale while the answer loads
+    WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: "another site" in d.find_element(By.TAG_NAME, "body").text)
 
 
 def test_recent_sightings_assign_and_reject_in_a_browser(server, browser, shots):
